@@ -1,0 +1,3 @@
+"""deepdraw: task-driven models of proprioception as a reproducible workflow."""
+
+__version__ = "0.1.0"
