@@ -42,27 +42,35 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def write_zarr(dataset, path: str | os.PathLike, sample_chunk: int | None = None) -> None:
-    """Write an ``xarray.Dataset`` atomically as a zarr v3 store (consolidated metadata).
+def sample_chunk_encoding(dataset, sample_chunk: int) -> dict:
+    """zarr encoding chunking every variable along ``sample`` (whole extent along the others)."""
+    return {
+        name: {"chunks": tuple(min(sample_chunk, n) if dim == "sample" else n
+                               for dim, n in var.sizes.items())}
+        for name, var in dataset.data_vars.items()
+        if "sample" in var.dims
+    }
 
-    ``sample_chunk`` chunks every variable along its ``sample`` dimension (whole
-    extent along the others), so readers can stream samples.
-    """
-    encoding = {}
-    if sample_chunk is not None:
-        for name, var in dataset.data_vars.items():
-            if "sample" in var.dims:
-                encoding[name] = {
-                    "chunks": tuple(
-                        min(sample_chunk, n) if dim == "sample" else n for dim, n in var.sizes.items()
-                    )
-                }
-    with atomic_path(path) as tmp, warnings.catch_warnings():
+
+def to_zarr(dataset, path: str | os.PathLike, **kwargs) -> None:
+    """``dataset.to_zarr`` as zarr v3 with consolidated metadata (not atomic by itself)."""
+    with warnings.catch_warnings():
         # Name coordinates are fixed-width unicode and metadata is consolidated: both
         # read back fine with zarr-python/xarray, but zarr warns they are not yet in the v3 spec.
         warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part.*")
-        dataset.to_zarr(tmp, mode="w", zarr_format=3, consolidated=True, encoding=encoding)
+        dataset.to_zarr(path, zarr_format=3, consolidated=True, **kwargs)
+
+
+def write_zarr(dataset, path: str | os.PathLike, sample_chunk: int | None = None) -> None:
+    """Write an ``xarray.Dataset`` atomically as a zarr v3 store.
+
+    ``sample_chunk`` chunks every variable along its ``sample`` dimension, so readers can
+    stream samples.
+    """
+    encoding = sample_chunk_encoding(dataset, sample_chunk) if sample_chunk else {}
+    with atomic_path(path) as tmp:
+        to_zarr(dataset, tmp, mode="w", encoding=encoding)
 
 
 def open_zarr(path: str | os.PathLike):

@@ -1,0 +1,23 @@
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/characters.smk"
+include: "rules/startpoints.smk"
+include: "rules/muscles.smk"
+include: "rules/generation.smk"
+include: "rules/dataset.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,27 @@
+rule generate_shard:
+    input:
+        characters=f"{RUN}/characters.zarr",
+        start_points=config["generation"]["start_points"],
+        surrogate=surrogate_file(),
+        model=config["muscles"]["model"],
+    output:
+        directory(f"{RUN}/shards/{{plane}}/{{shard}}.zarr"),
+    params:
+        generation=settings("generation"),
+        backend=config["muscles"]["backend"],
+        seed=config["seed"],
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    log:
+        f"{RUN}/logs/generate_shard/{{plane}}/{{shard}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/generate_shard/{{plane}}/{{shard}}.tsv"
+    conda:
+        "../envs/generation.yaml"
+    shell:
+        "python -m deepdraw.generation shard --characters {input.characters:q}"
+        " --start-points {input.start_points:q} --surrogate {input.surrogate:q}"
+        " --model {input.model:q} --backend {params.backend} --settings {params.generation:q}"
+        " --plane {wildcards.plane} --shard {wildcards.shard} --seed {params.seed}"
+        " --output {output:q} > {log:q} 2>&1"
