@@ -3,7 +3,6 @@ import json
 
 from snakemake.utils import validate
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 RUN = f"results/{config['run']}"

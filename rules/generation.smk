@@ -6,19 +6,19 @@ rule generate_shard:
         model=config["muscles"]["model"],
     output:
         directory(f"{RUN}/shards/{{plane}}/{{shard}}.zarr"),
-    params:
-        generation=settings("generation"),
-        backend=config["muscles"]["backend"],
-        seed=config["seed"],
-    resources:
-        mem_mb=4000,
-        runtime=30,
     log:
         f"{RUN}/logs/generate_shard/{{plane}}/{{shard}}.log",
     benchmark:
         f"{RUN}/benchmarks/generate_shard/{{plane}}/{{shard}}.tsv"
     conda:
         "../envs/generation.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        generation=settings("generation"),
+        backend=config["muscles"]["backend"],
+        seed=config["seed"],
     shell:
         "python -m deepdraw.generation shard --characters {input.characters:q}"
         " --start-points {input.start_points:q} --surrogate {input.surrogate:q}"

@@ -6,16 +6,16 @@ rule muscle_postures:
         start_points=config["generation"]["start_points"],
     output:
         f"{RUN}/muscles/postures.npz",
-    params:
-        generation=settings("generation"),
-        per_plane=config["muscles"]["fit"]["characters_per_plane"],
-        seed=config["seed"],
     log:
         f"{RUN}/logs/muscle_postures.log",
     benchmark:
         f"{RUN}/benchmarks/muscle_postures.tsv"
     conda:
         "../envs/generation.yaml"
+    params:
+        generation=settings("generation"),
+        per_plane=config["muscles"]["fit"]["characters_per_plane"],
+        seed=config["seed"],
     shell:
         "python -m deepdraw.generation postures --characters {input.characters:q}"
         " --start-points {input.start_points:q} --settings {params.generation:q}"
@@ -38,18 +38,18 @@ rule fit_muscle_surrogate:
             caption="../report/muscle_surrogate.rst",
             category="Muscles",
         ),
-    params:
-        max_rms=config["muscles"]["fit"]["max_rms_mm"],
-        max_abs=config["muscles"]["fit"]["max_abs_mm"],
-    threads: 2
-    resources:
-        runtime=120,
     log:
         f"{RUN}/logs/fit_muscle_surrogate.log",
     benchmark:
         f"{RUN}/benchmarks/fit_muscle_surrogate.tsv"
     conda:
         "../envs/generation.yaml"
+    threads: 2
+    resources:
+        runtime=120,
+    params:
+        max_rms=config["muscles"]["fit"]["max_rms_mm"],
+        max_abs=config["muscles"]["fit"]["max_abs_mm"],
     shell:
         "python -m deepdraw.muscles fit --postures {input.postures:q} --model {input.model:q}"
         " --out {output.surrogate:q} --report-csv {output.table:q} --report-figure {output.figure:q}"

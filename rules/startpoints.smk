@@ -7,9 +7,9 @@ rule recompute_start_points:
         "results/start_points/recompute.log",
     benchmark:
         "results/start_points/recompute.benchmark.tsv"
-    resources:
-        runtime=60,
     conda:
         "../envs/generation.yaml"
+    resources:
+        runtime=60,
     shell:
         "python -m deepdraw.startpoints recompute --out {output:q} > {log:q} 2>&1"
