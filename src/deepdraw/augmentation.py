@@ -1,0 +1,188 @@
+"""Augmentation of source characters: latent transforms, embedding in 3-D, start points.
+
+Follows the authors' ``dataset/generate_data.py``: ``resize`` (size), then the affine map
+shear x rotation, then ``speedify`` (speed). Both resamplings keep the end points and the
+first point fixed, rotation and shear act about the origin of the character frame (the centre
+of the source character's 10 x 10 cm box), and the start point is added to that origin: the
+start point is where the source character's box centre lands, not the first pen position.
+
+One step of a source character is one 200 Hz UCI sample; the original never resamples in
+time, it only declares the step to be 15 ms afterwards (see :data:`deepdraw.spindles.DT`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import MappingProxyType
+
+import h5py
+import numpy as np
+
+PLANES = ("horizontal", "vertical")
+ANGLES_DEG = (-30.0, -15.0, 0.0, 15.0, 30.0)
+# read-only: the sets are constants of the study (generate_data.sample_latent_vars)
+LATENT_SETS = MappingProxyType({
+    "size": (0.7, 1.0, 1.3),
+    "rotation": ANGLES_DEG,
+    "shear_x": ANGLES_DEG,
+    "shear_y": ANGLES_DEG,
+    "speed": (0.8, 1.0, 1.2, 1.4),
+    "noise": (0.0, 0.1, 0.3),
+})
+# world = PLANE_TO_WORLD[plane] @ (x, y): horizontal (y, -x, 0), vertical (0, -x, y)
+PLANE_TO_WORLD = MappingProxyType({
+    "horizontal": np.array([[0.0, 1.0], [-1.0, 0.0], [0.0, 0.0]]),
+    "vertical": np.array([[0.0, 0.0], [-1.0, 0.0], [0.0, 1.0]]),
+})
+
+
+def draw_latents(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Draw ``n`` sets of latents, each uniformly from :data:`LATENT_SETS`.
+
+    Returns
+    -------
+    dict name -> (n,) float array: size (factor), rotation, shear_x, shear_y (deg),
+    speed (factor), noise (fraction of each muscle's std over time)
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0; got {n}")
+    return {name: rng.choice(np.asarray(values, dtype=float), size=n)
+            for name, values in LATENT_SETS.items()}
+
+
+def _n_points(n: int, factor: float) -> int:
+    """``floor(n * factor)`` as the original's ``int(n * factor)``, immune to 0.7 * 100 = 69.99.."""
+    return int(np.floor(n * factor + 1e-9))
+
+
+def _check_path(traj2d: np.ndarray) -> np.ndarray:
+    traj2d = np.asarray(traj2d, dtype=float)
+    if traj2d.ndim != 2 or traj2d.shape[1] != 2 or len(traj2d) < 2:
+        raise ValueError(f"trajectory must be a (T, 2) array with T >= 2; got {traj2d.shape}")
+    if not np.isfinite(traj2d).all():
+        raise ValueError("trajectory has NaN or inf; strip the padding (use its length) first")
+    return traj2d
+
+
+def resize(traj2d: np.ndarray, size: float) -> np.ndarray:
+    """Scale a character by resampling its per-step displacement to ``floor(size * T)`` steps.
+
+    The displacement profile (velocity per step) is interpolated at ``floor(size * T)``
+    evenly spaced times over the original duration and integrated from the first point, so
+    the pen keeps its speed profile and the drawing grows by about ``size`` around its first
+    point (the original's ``resize``).
+
+    Parameters
+    ----------
+    traj2d : (T, 2) cm
+    size : float > 0
+
+    Returns
+    -------
+    (floor(size * T), 2) cm, starting at ``traj2d[0]``
+    """
+    traj2d = _check_path(traj2d)
+    n_new = _n_points(len(traj2d), size)
+    if size <= 0 or n_new < 2:
+        raise ValueError(f"size {size} leaves fewer than 2 points of {len(traj2d)}")
+    steps = np.arange(len(traj2d))
+    displacement = np.vstack([np.zeros((1, 2)), np.diff(traj2d, axis=0)])
+    times = np.linspace(0, steps[-1], n_new)
+    resampled = np.column_stack([np.interp(times, steps, displacement[:, k]) for k in range(2)])
+    return np.cumsum(resampled, axis=0) + traj2d[0]
+
+
+def speed_up(traj2d: np.ndarray, speed: float) -> np.ndarray:
+    """Resample a trajectory to ``floor(T / speed)`` evenly spaced points (faster = fewer).
+
+    Parameters
+    ----------
+    traj2d : (T, 2) cm
+    speed : float > 0
+
+    Returns
+    -------
+    (floor(T / speed), 2) cm, same first and last point, linear interpolation in between
+    """
+    traj2d = _check_path(traj2d)
+    n_new = _n_points(len(traj2d), 1.0 / speed) if speed > 0 else 0
+    if n_new < 2:
+        raise ValueError(f"speed {speed} leaves fewer than 2 points of {len(traj2d)}")
+    steps = np.arange(len(traj2d))
+    times = np.linspace(0, steps[-1], n_new)
+    return np.column_stack([np.interp(times, steps, traj2d[:, k]) for k in range(2)])
+
+
+def affine_matrix(rotation: float, shear_x: float, shear_y: float) -> np.ndarray:
+    """(2, 2) map ``[[1, tan sx], [tan sy, 1]] @ R(rotation)``, angles in degrees."""
+    rot, sx, sy = np.deg2rad([rotation, shear_x, shear_y])
+    shear = np.array([[1.0, np.tan(sx)], [np.tan(sy), 1.0]])
+    turn = np.array([[np.cos(rot), -np.sin(rot)], [np.sin(rot), np.cos(rot)]])
+    return shear @ turn
+
+
+def transform(traj2d: np.ndarray, size: float, rotation: float, shear_x: float, shear_y: float,
+              speed: float) -> np.ndarray:
+    """Apply the latent transforms to one character: resize, shear x rotation, speed.
+
+    Parameters
+    ----------
+    traj2d : (T, 2) cm, one character without padding
+    size, speed : factors; rotation, shear_x, shear_y : degrees
+
+    Returns
+    -------
+    (floor(floor(size * T) / speed), 2) cm
+    """
+    path = resize(traj2d, size) @ affine_matrix(rotation, shear_x, shear_y).T
+    return speed_up(path, speed)
+
+
+def embed(traj2d: np.ndarray, plane: str, start_point: np.ndarray) -> np.ndarray:
+    """Place a 2-D character in the world frame.
+
+    Parameters
+    ----------
+    traj2d : (T, 2) cm
+    plane : "horizontal" (world = (y, -x, 0)) or "vertical" (world = (0, -x, y))
+    start_point : (3,) cm, world position of the character frame's origin
+
+    Returns
+    -------
+    (T, 3) world cm
+    """
+    if plane not in PLANE_TO_WORLD:
+        raise ValueError(f"plane must be one of {PLANES}; got {plane!r}")
+    start_point = np.asarray(start_point, dtype=float)
+    if start_point.shape != (3,):
+        raise ValueError(f"start_point must have shape (3,); got {start_point.shape}")
+    return _check_path(traj2d) @ PLANE_TO_WORLD[plane].T + start_point
+
+
+def load_start_points(path: str | Path, plane: str) -> np.ndarray:
+    """Candidate start points of one plane from ``pcr_startingpoints.hdf5``.
+
+    Returns
+    -------
+    (m, 3) float, world cm
+    """
+    path = Path(path)
+    if plane not in PLANES:
+        raise ValueError(f"plane must be one of {PLANES}; got {plane!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: start-point file not found; set generation.start_points"
+                                " (shipped: resources/pcr_startingpoints.hdf5)")
+    try:
+        with h5py.File(path, "r") as handle:
+            if plane not in handle:
+                raise ValueError(f"{path}: no dataset '{plane}' (has: {', '.join(handle)}); "
+                                 "expected datasets 'horizontal' and 'vertical' of shape (m, 3)")
+            points = np.asarray(handle[plane][()], dtype=float)
+    except OSError as exc:
+        raise ValueError(f"{path}: not a readable HDF5 file ({exc}); restore it from "
+                         "resources/ or rerun the startpoints rule") from exc
+    well_formed = points.ndim == 2 and points.shape[1] == 3 and len(points) > 0
+    if not well_formed or not np.isfinite(points).all():
+        raise ValueError(f"{path}: '{plane}' must be a finite (m, 3) array of cm with m >= 1; got "
+                         f"shape {points.shape}")
+    return points

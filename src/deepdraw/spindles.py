@@ -1,0 +1,152 @@
+"""Spindle inputs: length noise, placement in the 320-step window, length/velocity channels.
+
+The network input of the study is two channels per muscle and step: muscle fibre length (mm)
+and its time derivative (mm/s, ``np.gradient`` with dt = 15 ms), as written by the authors'
+``dataset/ModifyInputRepresentations.ipynb`` (``spindle_info``) and read by their training
+code (input (batch, 25, 320, 2)). The earlier Prochazka-style primary-afferent rate is kept
+as :func:`primary_afferent_rate` for comparison only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DT = 0.015  # s per step ("66.7 Hz"): the step the original assumes for every trajectory step
+N_STEPS = 320  # window length in steps
+
+
+def _valid_std(x: np.ndarray) -> np.ndarray:
+    """Population std over the last axis ignoring NaN; NaN where no value is finite."""
+    valid = np.isfinite(x)
+    count = valid.sum(axis=-1, keepdims=True)
+    filled = np.where(valid, x, 0.0)
+    mean = np.divide(filled.sum(axis=-1, keepdims=True), count,
+                     out=np.full(count.shape, np.nan), where=count > 0)
+    squares = np.where(valid, (x - mean) ** 2, 0.0).sum(axis=-1, keepdims=True)
+    return np.sqrt(np.divide(squares, count, out=np.full(count.shape, np.nan), where=count > 0))
+
+
+def add_length_noise(lengths: np.ndarray, level: np.ndarray,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Add white noise scaled by each muscle's own variability over time.
+
+    ``lengths + level * std_t(lengths) * N(0, 1)``, the std taken per sample and muscle over
+    that sample's valid (finite) steps, with ddof = 0 as the original's ``add_noise``.
+
+    Parameters
+    ----------
+    lengths : (n, n_muscles, T) mm, NaN after each movement's end
+    level : (n,) noise level per sample (fraction of the std)
+    rng : random generator (the only source of randomness)
+
+    Returns
+    -------
+    (n, n_muscles, T) mm, NaN where ``lengths`` is NaN
+    """
+    lengths = np.asarray(lengths, dtype=float)
+    level = np.asarray(level, dtype=float)
+    if lengths.ndim != 3 or level.shape != (lengths.shape[0],):
+        raise ValueError(f"lengths must be (n, n_muscles, T) and level (n,); got "
+                         f"{lengths.shape} and {level.shape}")
+    if np.any(level < 0) or not np.isfinite(level).all():
+        raise ValueError("noise level must be finite and >= 0")
+    scale = level[:, None, None] * _valid_std(lengths)
+    return lengths + scale * rng.standard_normal(lengths.shape)
+
+
+def draw_onsets(durations: np.ndarray, n_steps: int, rng: np.random.Generator) -> np.ndarray:
+    """Random first step of each movement so that it ends inside the window.
+
+    Onsets are uniform over ``0 .. n_steps - duration`` inclusive (the original's
+    ``np.random.randint(320 - T)`` excluded the last onset and failed for T = 320).
+
+    Parameters
+    ----------
+    durations : (n,) int, steps of each movement, 1 <= duration <= n_steps
+
+    Returns
+    -------
+    (n,) int onsets
+    """
+    durations = _check_durations(durations, n_steps)
+    return rng.integers(0, n_steps - durations + 1)
+
+
+def _check_durations(durations: np.ndarray, n_steps: int) -> np.ndarray:
+    durations = np.asarray(durations)
+    if durations.ndim != 1 or not np.issubdtype(durations.dtype, np.integer):
+        raise ValueError(f"durations must be a (n,) integer array; got {durations.dtype} "
+                         f"{durations.shape}")
+    if np.any(durations < 1) or np.any(durations > n_steps):
+        raise ValueError(f"durations must be within 1..{n_steps} (window); got "
+                         f"{durations.min()}..{durations.max()}; reject longer movements first")
+    return durations
+
+
+def place_in_window(x: np.ndarray, durations: np.ndarray, onsets: np.ndarray,
+                    n_steps: int = N_STEPS) -> np.ndarray:
+    """Put each movement at its onset in an ``n_steps`` window, holding its end values.
+
+    Before the onset the first value is held, after the movement the last value.
+
+    Parameters
+    ----------
+    x : (n, ..., T) NaN-padded, movement i valid on its first ``durations[i]`` steps
+    durations, onsets : (n,) int, ``onsets + durations <= n_steps``
+
+    Returns
+    -------
+    (n, ..., n_steps), same dtype as ``x``
+    """
+    x = np.asarray(x)
+    durations = _check_durations(durations, n_steps)
+    onsets = np.asarray(onsets)
+    if x.shape[0] != len(durations) or onsets.shape != durations.shape:
+        raise ValueError(f"x {x.shape}, durations {durations.shape} and onsets {onsets.shape} "
+                         "must share the sample axis")
+    if np.any(durations > x.shape[-1]):
+        raise ValueError(f"durations exceed the {x.shape[-1]} steps of x")
+    if np.any(onsets < 0) or np.any(onsets + durations > n_steps):
+        raise ValueError(f"each movement must fit in the window: 0 <= onset and onset + "
+                         f"duration <= {n_steps}")
+    # source step of every window step: clip(t - onset) into the movement's valid steps
+    source = np.clip(np.arange(n_steps)[None, :] - onsets[:, None], 0, durations[:, None] - 1)
+    source = source.reshape((len(x),) + (1,) * (x.ndim - 2) + (n_steps,))
+    return np.take_along_axis(x, source, axis=-1)
+
+
+def spindle_inputs(lengths: np.ndarray, dt: float = DT) -> np.ndarray:
+    """Two-channel network input: muscle length and muscle velocity.
+
+    Parameters
+    ----------
+    lengths : (n, n_muscles, n_steps) mm, placed in the window (no NaN)
+    dt : float, seconds per step
+
+    Returns
+    -------
+    (n, n_muscles, n_steps, 2) float32: channel 0 length (mm), channel 1 velocity (mm/s,
+    second-order central differences inside, first-order at the window edges)
+    """
+    lengths = np.asarray(lengths, dtype=float)
+    if lengths.ndim != 3 or lengths.shape[-1] < 2:
+        raise ValueError(f"lengths must be (n, n_muscles, n_steps >= 2); got {lengths.shape}")
+    if not np.isfinite(lengths).all():
+        raise ValueError("lengths contain NaN or inf; place the movements in the window and "
+                         "reject invalid muscle outputs first")
+    if dt <= 0:
+        raise ValueError(f"dt must be > 0 s; got {dt}")
+    velocity = np.gradient(lengths, dt, axis=-1)
+    return np.stack([lengths, velocity], axis=-1).astype(np.float32)
+
+
+def primary_afferent_rate(stretch: np.ndarray, velocity: np.ndarray) -> np.ndarray:
+    """Prochazka & Gorassini (1998)-style primary-afferent rate, without its offset.
+
+    ``2 * stretch + 4.3 * sign(v) * |v| ** 0.6``, stretch in mm (length minus a reference
+    length), velocity in mm/s; result in spikes/s relative to the resting rate. Not the
+    network input of the article (see the module docstring).
+    """
+    stretch = np.asarray(stretch, dtype=float)
+    velocity = np.asarray(velocity, dtype=float)
+    return 2.0 * stretch + 4.3 * np.sign(velocity) * np.abs(velocity) ** 0.6

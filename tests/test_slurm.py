@@ -1,0 +1,79 @@
+"""The tiny test config through the SLURM executor gives byte-identical outputs to a --cores run.
+
+Needs the local cluster from tests/slurm/start_local_slurm.sh; skipped when it is not up.
+"""
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+IGNORED_PARTS = {"logs", "benchmarks", ".snakemake"}
+
+
+def cluster_up() -> str | None:
+    if shutil.which("sinfo") is None or shutil.which("sacct") is None:
+        return "sinfo/sacct not installed (run tests/slurm/start_local_slurm.sh)"
+    try:
+        states = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20)
+        acct = subprocess.run(["sacct", "-n", "-X", "-S", "now"], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return "sinfo/sacct timed out: cluster down"
+    if states.returncode or not {"idle", "mixed", "allocated"} & set(states.stdout.split()):
+        return f"no usable SLURM node: {states.stdout.strip() or states.stderr.strip()}"
+    if acct.returncode:
+        return f"sacct failing (accounting needed by the plugin): {acct.stderr.strip()}"
+    return None
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every output file, ignoring logs/benchmarks/snakemake metadata."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if path.is_file() and not IGNORED_PARTS & set(rel.parts):
+            out[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def run_snakemake(workdir: Path, *extra: str) -> None:
+    workdir.mkdir()
+    # Inputs named relative to the repository (resources/, tests/data/) are linked into the workdir.
+    for name in ("resources", "tests", "config"):
+        (workdir / name).symlink_to(ROOT / name)
+    env = dict(os.environ, DEEPDRAW_PARTITION=os.environ.get("DEEPDRAW_PARTITION", "debug"),
+               DEEPDRAW_GPU_PARTITION=os.environ.get("DEEPDRAW_GPU_PARTITION", "gpu"),
+               DEEPDRAW_ACCOUNT=os.environ.get("DEEPDRAW_ACCOUNT", "deepdraw"))
+    cmd = ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(ROOT / "config" / "test.yaml"), "--config", "run=test", *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stderr[-4000:]}"
+
+
+@pytest.fixture(scope="module")
+def slurm_and_local(tmp_path_factory):
+    reason = cluster_up()
+    if reason:
+        pytest.skip(reason)
+    base = tmp_path_factory.mktemp("slurm_vs_local")
+    run_snakemake(base / "slurm", "--profile", str(ROOT / "profiles" / "slurm"))
+    run_snakemake(base / "local", "--cores", "2")
+    return base / "slurm" / "results" / "test", base / "local" / "results" / "test"
+
+
+def test_dataset_exists(slurm_and_local):
+    for results in slurm_and_local:
+        assert (results / "dataset.zarr" / "zarr.json").is_file()
+
+
+def test_outputs_byte_identical(slurm_and_local):
+    slurm, local = (tree_digest(r) for r in slurm_and_local)
+    assert sorted(slurm) == sorted(local), "different file lists"
+    assert any(k.startswith("dataset.zarr/spindles/c") for k in slurm), "no spindles chunks found"
+    differing = [k for k in slurm if slurm[k] != local[k]]
+    assert not differing, f"files differ between SLURM and --cores runs: {differing[:20]}"
