@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from deepdraw import arm
-from deepdraw.startpoints import load_start_points
+from deepdraw.augmentation import load_start_points
 
 START_POINTS = "resources/pcr_startingpoints.hdf5"
 

@@ -3,7 +3,6 @@
 Needs the local cluster from tests/slurm/start_local_slurm.sh; skipped when it is not up.
 """
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -11,9 +10,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from workflow import ROOT, make_workdir, snakemake, tree_digest
+
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 IGNORED_PARTS = {"logs", "benchmarks", ".snakemake"}
+# the partitions and account made by tests/slurm/start_local_slurm.sh
+CLUSTER_DEFAULTS = {"DEEPDRAW_PARTITION": "debug", "DEEPDRAW_GPU_PARTITION": "gpu",
+                    "DEEPDRAW_ACCOUNT": "deepdraw"}
 
 
 def cluster_up() -> str | None:
@@ -31,28 +34,16 @@ def cluster_up() -> str | None:
     return None
 
 
-def tree_digest(root: Path) -> dict[str, str]:
-    """Relative path -> sha256 of every output file, ignoring logs/benchmarks/snakemake metadata."""
-    out = {}
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if path.is_file() and not IGNORED_PARTS & set(rel.parts):
-            out[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
-
-
 def run_snakemake(workdir: Path, *extra: str) -> None:
-    workdir.mkdir()
-    # Inputs named relative to the repository (resources/, tests/data/) are linked into the workdir.
-    for name in ("resources", "tests", "config"):
-        (workdir / name).symlink_to(ROOT / name)
-    env = dict(os.environ, DEEPDRAW_PARTITION=os.environ.get("DEEPDRAW_PARTITION", "debug"),
-               DEEPDRAW_GPU_PARTITION=os.environ.get("DEEPDRAW_GPU_PARTITION", "gpu"),
-               DEEPDRAW_ACCOUNT=os.environ.get("DEEPDRAW_ACCOUNT", "deepdraw"))
-    cmd = ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(ROOT / "config" / "test.yaml"), "--config", "run=test", *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stderr[-4000:]}"
+    env = {name: os.environ.get(name, default) for name, default in CLUSTER_DEFAULTS.items()}
+    snakemake(make_workdir(workdir), *extra, env={**os.environ, "PYTHONHASHSEED": "0", **env},
+              timeout=3600)
+
+
+def outputs(results: Path) -> dict[str, str]:
+    """sha256 of every output, ignoring logs, benchmarks and Snakemake's metadata."""
+    return {name: digest for name, digest in tree_digest(results).items()
+            if not IGNORED_PARTS & set(Path(name).parts)}
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +63,7 @@ def test_dataset_exists(slurm_and_local):
 
 
 def test_outputs_byte_identical(slurm_and_local):
-    slurm, local = (tree_digest(r) for r in slurm_and_local)
+    slurm, local = (outputs(r) for r in slurm_and_local)
     assert sorted(slurm) == sorted(local), "different file lists"
     assert any(k.startswith("dataset.zarr/spindles/c") for k in slurm), "no spindles chunks found"
     differing = [k for k in slurm if slurm[k] != local[k]]

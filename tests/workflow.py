@@ -21,11 +21,13 @@ def make_workdir(path: Path) -> Path:
     return path
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None,
+              **kwargs) -> subprocess.CompletedProcess:
     """Run ``snakemake`` in ``workdir`` with the tiny test config and the given arguments."""
     command = ["snakemake", "--configfile", "config/test.yaml", *args]
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONHASHSEED": "0"}, **kwargs)
+    env = env or {**os.environ, "PYTHONHASHSEED": "0"}
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=env,
+                            **kwargs)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
     return result

@@ -17,14 +17,14 @@ import argparse
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from deepdraw import __version__, arm, augmentation, muscles, spindles
-from deepdraw.io import atomic_path, open_zarr, rng_for, write_zarr
+from deepdraw.characters import StoredCharacters, load_characters
+from deepdraw.io import atomic_path, rng_for, write_zarr
 
 log = logging.getLogger(__name__)
 
@@ -32,24 +32,6 @@ PLANES = ("horizontal", "vertical")
 LATENT_NAMES = ("size", "rotation", "shear_x", "shear_y", "speed", "noise")
 LATENT_UNITS = {"size": "1", "rotation": "deg", "shear_x": "deg", "shear_y": "deg", "speed": "1",
                 "noise": "fraction of the muscle's std over time"}
-
-
-@dataclass
-class CharacterTable:
-    """Preprocessed source characters, as read from ``characters.zarr``."""
-
-    trajectories: list[np.ndarray]  # each (T, 2) cm
-    labels: np.ndarray  # (n,) int
-    letters: str
-
-
-def load_character_table(path: str | Path) -> CharacterTable:
-    """Read the characters store written by the ``characters`` rule."""
-    ds = open_zarr(path)
-    padded = ds["trajectory"].values
-    lengths = ds["length"].values.astype(int)
-    trajectories = [padded[i, :n] for i, n in enumerate(lengths)]
-    return CharacterTable(trajectories, ds["label"].values.astype(int), str(ds.attrs["letters"]))
 
 
 def source_characters(n_characters: int, plane: str, shard: int, samples_per_shard: int,
@@ -73,7 +55,7 @@ def pad_trajectories(trajectories: list[np.ndarray], length: int | None = None) 
     return out
 
 
-def candidate_movements(characters: CharacterTable, sources: np.ndarray, plane: str,
+def candidate_movements(characters: StoredCharacters, sources: np.ndarray, plane: str,
                         start_points: np.ndarray, rng: np.random.Generator):
     """Draw latents and start points for ``sources`` and return their hand targets.
 
@@ -108,7 +90,7 @@ def kinematic_rejections(targets, joints, durations, settings) -> dict[str, np.n
     }
 
 
-def generate_shard(characters: CharacterTable, start_points: np.ndarray, plane: str, shard: int,
+def generate_shard(characters: StoredCharacters, start_points: np.ndarray, plane: str, shard: int,
                    settings: dict, seed: int, length_model) -> tuple[xr.Dataset, Counter]:
     """Make the accepted samples of one shard.
 
@@ -186,7 +168,7 @@ def _expand(reasons: dict[str, np.ndarray], where: np.ndarray) -> dict[str, np.n
     return out
 
 
-def _assemble(characters: CharacterTable, sources: np.ndarray, samples: list[dict], plane: str,
+def _assemble(characters: StoredCharacters, sources: np.ndarray, samples: list[dict], plane: str,
               window: int, rng: np.random.Generator) -> xr.Dataset:
     """Noise, window placement and spindle channels for the accepted samples of a shard."""
     n = len(samples)
@@ -242,7 +224,7 @@ def _assemble(characters: CharacterTable, sources: np.ndarray, samples: list[dic
     return xr.Dataset(data_vars, coords=coords)
 
 
-def sample_postures(characters: CharacterTable, start_points: dict[str, np.ndarray],
+def sample_postures(characters: StoredCharacters, start_points: dict[str, np.ndarray],
                     per_plane: int, settings: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Joint angles the dataset visits, for fitting the muscle surrogate.
 
@@ -301,7 +283,7 @@ def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = _parse(argv)
     settings = json.loads(args.settings)
-    characters = load_character_table(args.characters)
+    characters = load_characters(args.characters)
     # One BLAS thread: the shard is the unit of parallelism, and results must not depend on it.
     with threadpool_limits(1):
         if args.command == "postures":

@@ -58,36 +58,6 @@ def _check_plane(plane: str) -> str:
     return plane
 
 
-def load_start_points(path: str | Path, plane: str) -> np.ndarray:
-    """Start points of one plane from an hdf5 file.
-
-    Parameters
-    ----------
-    path : hdf5 file with datasets ``horizontal`` and/or ``vertical``, each (m, 3) world cm.
-    plane : "horizontal" or "vertical".
-
-    Returns
-    -------
-    (m, 3) float64 world cm.
-    """
-    _check_plane(plane)
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: start point file not found; set generation.start_points "
-                                f"to resources/pcr_startingpoints.hdf5 or run the "
-                                f"recompute_start_points rule")
-    with h5py.File(path, "r") as f:
-        if plane not in f:
-            raise KeyError(f"{path}: no dataset {plane!r} (has {sorted(f.keys())}); recompute it "
-                           f"with `python -m deepdraw.startpoints recompute --plane {plane}`")
-        points = np.asarray(f[plane][()], dtype=float)
-    if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0 or \
-            not np.isfinite(points).all():
-        raise ValueError(f"{path}:{plane}: expected a non-empty finite (m, 3) array in world cm, "
-                         f"got shape {points.shape}")
-    return points
-
-
 def point_errors(points: ArrayLike) -> np.ndarray:
     """Single-point IK error (closest posture to :data:`deepdraw.arm.Q0`), chunked.
 
