@@ -15,6 +15,8 @@ include: "rules/startpoints.smk"
 include: "rules/muscles.smk"
 include: "rules/generation.smk"
 include: "rules/dataset.smk"
+include: "rules/training.smk"
+include: "rules/analysis.smk"
 
 
 rule all:

@@ -34,4 +34,107 @@ def surrogate_file():
 
 
 def all_targets():
-    return [f"{RUN}/dataset.zarr"]
+    # analysis_targets (below) is empty until the config trains models
+    # training_targets: rules/training.smk (model summary and SVM baseline)
+    return [f"{RUN}/dataset.zarr", *training_targets(), *analysis_targets()]
+
+
+# Analysis (rules/analysis.smk): models covered and the report target.
+ANALYSIS = f"{RUN}/analysis"
+SUMMARIES = [
+    "fractions",
+    "comparison",
+    "directions",
+    "direction_comparison",
+    "invariance",
+    "tasks",
+]
+
+
+def _seeds(value):
+    """Seeds from the training section: a list, or a count meaning 0..n-1."""
+    return list(range(value)) if isinstance(value, int) else list(value)
+
+
+def analysis_models():
+    """(task, arch, instance) of every model the analysis covers (training x analysis.tasks)."""
+    if "training" not in config or "analysis" not in config:
+        return []
+    training = config["training"]
+    tasks = [t for t in training["tasks"] if t in config["analysis"]["tasks"]]
+    instances = [f"seed{s}" for s in _seeds(training["seeds"])] + [
+        f"untrained{s}" for s in _seeds(training["untrained_seeds"])
+    ]
+    return [
+        (task, arch["name"], instance)
+        for task in tasks
+        for arch in training["architectures"]
+        for instance in instances
+    ]
+
+
+def analysis_files(pattern):
+    return [pattern.format(task=t, arch=a, instance=i) for t, a, i in analysis_models()]
+
+
+def analysis_targets():
+    """The analysis report, when the config trains models for the analysed tasks."""
+    if not analysis_models():
+        return []
+    return [f"{ANALYSIS}/report.html"]
+
+
+# Training (rules/training.smk): models of the sweep and the summary targets.
+MODELS = f"{RUN}/models"
+
+
+def training_seeds(key):
+    """Seeds of the training section's ``seeds`` / ``untrained_seeds``: a list, or a count n (0..n-1)."""
+    value = config["training"][key]
+    return list(range(value)) if isinstance(value, int) else list(value)
+
+
+def architecture(name):
+    """One architecture of the config, as JSON for the command line."""
+    for arch in config["training"]["architectures"]:
+        if arch["name"] == name:
+            return json.dumps(arch, sort_keys=True)
+    raise ValueError(f"architecture {name!r} is not in config training.architectures")
+
+
+def training_settings():
+    """The optimisation settings of the training section (not the sweep lists), as JSON."""
+    skip = ("architectures", "tasks", "seeds", "untrained_seeds", "threads")
+    training = config.get("training", {})
+    return json.dumps(
+        {k: v for k, v in training.items() if k not in skip}, sort_keys=True
+    )
+
+
+def training_threads():
+    return config.get("training", {}).get("threads", 1)
+
+
+def model_metrics():
+    """metrics.json of every trained model and untrained control of the sweep."""
+    training = config.get("training")
+    if not training:
+        return []
+    instances = [f"seed{s}" for s in training_seeds("seeds")]
+    instances += [f"untrained{s}" for s in training_seeds("untrained_seeds")]
+    return [
+        f"{MODELS}/{task}/{arch['name']}/{instance}/metrics.json"
+        for task in training["tasks"]
+        for arch in training["architectures"]
+        for instance in instances
+    ]
+
+
+def training_targets():
+    """Model summary (table, figure) and SVM baseline, for the sections present in config."""
+    targets = []
+    if "training" in config:
+        targets += [f"{MODELS}/summary.csv", f"{MODELS}/summary.png"]
+    if "svm" in config:
+        targets += [f"{RUN}/svm/summary.csv", f"{RUN}/svm/svm.png"]
+    return targets

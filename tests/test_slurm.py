@@ -52,7 +52,10 @@ def slurm_and_local(tmp_path_factory):
     if reason:
         pytest.skip(reason)
     base = tmp_path_factory.mktemp("slurm_vs_local")
-    run_snakemake(base / "slurm", "--profile", str(ROOT / "profiles" / "slurm"))
+    # poll job states every few seconds: the profile's defaults suit a busy cluster, not a test
+    run_snakemake(base / "slurm", "--profile", str(ROOT / "profiles" / "slurm"),
+                  "--slurm-init-seconds-before-status-checks", "5",
+                  "--seconds-between-status-checks", "5")
     run_snakemake(base / "local", "--cores", "2")
     return base / "slurm" / "results" / "test", base / "local" / "results" / "test"
 

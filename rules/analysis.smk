@@ -1,0 +1,143 @@
+wildcard_constraints:
+    task=r"[A-Za-z0-9_]+",
+    arch=r"[A-Za-z0-9_.-]+",
+    instance=r"(seed|untrained)\d+",
+
+
+rule activations:
+    input:
+        model=f"{RUN}/models/{{task}}/{{arch}}/{{instance}}/model.keras",
+        dataset=f"{RUN}/dataset.zarr",
+    output:
+        directory(f"{ANALYSIS}/activations/{{task}}/{{arch}}/{{instance}}.zarr"),
+    log:
+        f"{RUN}/logs/activations/{{task}}/{{arch}}/{{instance}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/activations/{{task}}/{{arch}}/{{instance}}.tsv"
+    conda:
+        # needs Keras to run the model
+        "../envs/training.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        analysis=settings("analysis"),
+        seed=config["seed"],
+    shell:
+        "python -m deepdraw.activations --model {input.model:q} --dataset {input.dataset:q}"
+        " --analysis {params.analysis:q} --seed {params.seed} --output {output:q} > {log:q} 2>&1"
+
+
+rule tuning:
+    input:
+        activations=f"{ANALYSIS}/activations/{{task}}/{{arch}}/{{instance}}.zarr",
+        dataset=f"{RUN}/dataset.zarr",
+    output:
+        f"{ANALYSIS}/tuning/{{task}}/{{arch}}/{{instance}}.parquet",
+    log:
+        f"{RUN}/logs/tuning/{{task}}/{{arch}}/{{instance}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/tuning/{{task}}/{{arch}}/{{instance}}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        analysis=settings("analysis"),
+        seed=config["seed"],
+    shell:
+        "python -m deepdraw.tuning fit --activations {input.activations:q} --dataset {input.dataset:q}"
+        " --analysis {params.analysis:q} --seed {params.seed} --task {wildcards.task}"
+        " --architecture {wildcards.arch} --instance {wildcards.instance} --output {output:q}"
+        " > {log:q} 2>&1"
+
+
+rule tuning_summary:
+    input:
+        analysis_files(f"{ANALYSIS}/tuning/{{task}}/{{arch}}/{{instance}}.parquet"),
+    output:
+        expand(f"{ANALYSIS}/summary/{{name}}.csv", name=SUMMARIES),
+    log:
+        f"{RUN}/logs/tuning_summary.log",
+    benchmark:
+        f"{RUN}/benchmarks/tuning_summary.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        analysis=settings("analysis"),
+        outdir=lambda wildcards, output: output[0].rsplit("/", 1)[0],
+    shell:
+        "python -m deepdraw.tuning summarize --tables {input:q} --analysis {params.analysis:q}"
+        " --output-dir {params.outdir:q} > {log:q} 2>&1"
+
+
+rule similarity:
+    input:
+        activations=analysis_files(
+            f"{ANALYSIS}/activations/{{task}}/{{arch}}/{{instance}}.zarr"
+        ),
+        dataset=f"{RUN}/dataset.zarr",
+    output:
+        cka=f"{ANALYSIS}/similarity/cka.csv",
+        targets=f"{ANALYSIS}/similarity/targets.csv",
+    log:
+        f"{RUN}/logs/similarity.log",
+    benchmark:
+        f"{RUN}/benchmarks/similarity.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=4000,
+    shell:
+        "python -m deepdraw.similarity --activations {input.activations:q} --dataset {input.dataset:q}"
+        " --cka {output.cka:q} --targets {output.targets:q} > {log:q} 2>&1"
+
+
+rule analysis_report:
+    input:
+        summary=expand(f"{ANALYSIS}/summary/{{name}}.csv", name=SUMMARIES),
+        units=analysis_files(
+            f"{ANALYSIS}/tuning/{{task}}/{{arch}}/{{instance}}.parquet"
+        ),
+        cka=f"{ANALYSIS}/similarity/cka.csv",
+        targets=f"{ANALYSIS}/similarity/targets.csv",
+    output:
+        fractions=report(
+            f"{ANALYSIS}/figures/fractions.png",
+            caption="../report/analysis_fractions.rst",
+            category="Tuning",
+        ),
+        directions=report(
+            f"{ANALYSIS}/figures/directions.png",
+            caption="../report/analysis_directions.rst",
+            category="Tuning",
+        ),
+        invariance=report(
+            f"{ANALYSIS}/figures/invariance.png",
+            caption="../report/analysis_invariance.rst",
+            category="Tuning",
+        ),
+        cka=report(
+            f"{ANALYSIS}/figures/cka.png",
+            caption="../report/analysis_cka.rst",
+            category="Similarity",
+        ),
+        study=report(
+            f"{ANALYSIS}/figures/study_comparison.csv",
+            caption="../report/analysis_study.rst",
+            category="Tuning",
+        ),
+        html=f"{ANALYSIS}/report.html",
+    log:
+        f"{RUN}/logs/analysis_report.log",
+    benchmark:
+        f"{RUN}/benchmarks/analysis_report.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        analysis=settings("analysis"),
+        summary_dir=lambda wildcards, input: input.summary[0].rsplit("/", 1)[0],
+        figure_dir=lambda wildcards, output: output.fractions.rsplit("/", 1)[0],
+    shell:
+        "python -m deepdraw.report --summary-dir {params.summary_dir:q} --units {input.units:q}"
+        " --cka {input.cka:q} --targets {input.targets:q} --analysis {params.analysis:q}"
+        " --figure-dir {params.figure_dir:q} --html {output.html:q} > {log:q} 2>&1"

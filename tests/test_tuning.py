@@ -1,0 +1,165 @@
+"""Tuning regressions: planted tuning is recovered, batched == statsmodels, circular statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+import xarray as xr
+
+from deepdraw import activations as act
+from deepdraw import kinematics, tuning
+from deepdraw.augmentation import embed
+from synthetic import make_synthetic_dataset
+
+SETTINGS = {"r2_threshold": 0.2, "exclude_below": -0.1, "train_fraction": 0.8, "max_rows": 20000,
+            "statsmodels_units": 5, "min_speed": 0.0, "ci_level": 0.95, "direction_bins": 18}
+
+
+def planted_rows(n_samples=200, steps=30, seed=0):
+    """Kinematic rows with random directions and speeds; planes alternate across samples."""
+    rng = np.random.default_rng(seed)
+    n = n_samples * steps
+    theta = rng.uniform(-np.pi, np.pi, n)
+    speed = rng.uniform(1, 10, n)
+    x, y = rng.normal(0, 5, n), rng.normal(0, 5, n)
+    sample = np.repeat(np.arange(n_samples), steps)
+    rows = {"direction": theta, "speed": speed, "vx": speed * np.cos(theta), "vy": speed * np.sin(theta),
+            "x": x, "y": y, "r": np.hypot(x, y), "phi": np.arctan2(y, x),
+            "ax": rng.normal(size=n), "ay": rng.normal(size=n), "sample": sample,
+            "label": sample % 4, "plane": sample % 2}
+    return rows, rng
+
+
+def test_planted_direction_tuning_is_recovered_and_noise_units_are_not_tuned():
+    rows, rng = planted_rows()
+    n = len(rows["sample"])
+    pds = np.array([0.0, 90.0, 200.0, 315.0])
+    # y = cos(theta - pd) + noise of variance 0.5: var(signal) = 1/2, so R^2 = 0.5
+    tuned = np.cos(rows["direction"][:, None] - np.radians(pds)[None, :]) + rng.normal(0, np.sqrt(0.5), (n, 4))
+    noise = rng.normal(size=(n, 3))
+    constant = np.zeros((n, 1))
+    Y = np.hstack([tuned, noise, constant])
+    train = np.arange(160)
+    table, _ = tuning.tune_layer(Y, rows, train, SETTINGS, n_classes=4)
+    direction = table[table["encoding_model"] == "direction"].set_index("unit")
+    np.testing.assert_allclose(direction.loc[:3, "r2_test"], 0.5, atol=0.04)
+    error = tuning.angular_difference(direction.loc[:3, "pd_deg"], pds)
+    assert error.max() < 3.0
+    assert direction.loc[:3, "tuned"].all() and not direction.loc[4:6, "tuned"].any()
+    assert (direction.loc[4:6, "r2_test"].abs() < 0.02).all()
+    assert direction.loc[7, "constant"] and not direction.loc[7, "tuned"] and np.isnan(direction.loc[7, "r2_test"])
+    # same preferred direction in both planes (planted the same); plane fits transfer
+    assert tuning.angular_difference(direction.loc[:3, "pd_horizontal_deg"],
+                                     direction.loc[:3, "pd_vertical_deg"]).max() < 5
+    np.testing.assert_allclose(direction.loc[:3, "r2_horizontal_to_vertical"], 0.5, atol=0.06)
+    # the noise units are tuned to nothing
+    assert not table[table["unit"].between(4, 6)]["tuned"].any()
+
+
+def test_batched_fit_equals_statsmodels_for_every_encoding_model():
+    rows, rng = planted_rows(n_samples=40, steps=10, seed=1)
+    n = len(rows["sample"])
+    Y = rng.normal(size=(n, 6)) + 0.5 * rows["vx"][:, None] * rng.normal(size=6) + rows["label"][:, None]
+    train = np.isin(rows["sample"], np.arange(30))
+    for model in tuning.ENCODING_MODELS:
+        X = tuning.design_matrix(model, rows, n_classes=4)
+        batched = tuning.fit_units(X[train], Y[train], X[~train], Y[~train])
+        for unit in range(Y.shape[1]):
+            fit = sm.OLS(Y[train, unit], X[train]).fit()
+            assert abs(fit.rsquared - batched["r2_train"][unit]) < 1e-8, model
+            np.testing.assert_allclose(batched["coef"][:, unit], fit.params, rtol=1e-8, atol=1e-10)
+            pred = fit.predict(X[~train])
+            y = Y[~train, unit]
+            r2 = 1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2)
+            assert abs(r2 - batched["r2_test"][unit]) < 1e-8, model
+        # out-of-sample scoring by sums (any centre) == explicit residuals
+        part = tuning.Responses(Y[~train], centre=Y[train].mean(axis=0) + 3.0)
+        np.testing.assert_allclose(tuning.score_units(batched["coef"], X[~train], part),
+                                   tuning.r2_score_columns(Y[~train], X[~train] @ batched["coef"]), atol=1e-10)
+
+
+def test_rank_deficient_label_design_matches_lstsq():
+    rows, rng = planted_rows(n_samples=40, steps=5, seed=2)
+    rows["label"] = np.where(rows["label"] == 3, 0, rows["label"])  # class 3 never occurs
+    X = tuning.design_matrix("label", rows, n_classes=4)
+    Y = rng.normal(size=(len(X), 3)) + rows["label"][:, None]
+    ols = tuning.BatchedOLS(X).fit(Y)
+    reference = np.linalg.lstsq(X, Y, rcond=None)[0]
+    np.testing.assert_allclose(X @ ols.coef_, X @ reference, atol=1e-10)
+
+
+def test_statsmodels_unit_statistics_give_preferred_direction_and_interval():
+    rows, rng = planted_rows(n_samples=100, steps=20, seed=3)
+    X = tuning.design_matrix("direction", rows, n_classes=4)
+    y = 2.0 + np.cos(rows["direction"] - np.radians(120)) + rng.normal(0, 0.5, len(X))
+    stats = tuning.unit_statistics(X, y, rows["sample"], tuning.regressor_names("direction", 4), True)
+    assert stats["pd_ci_low_deg"] < 120 < stats["pd_ci_high_deg"]
+    assert stats["pd_ci_high_deg"] - stats["pd_ci_low_deg"] < 10
+    assert stats["p_value"] < 1e-10 and abs(stats["coef_const"] - 2) < 0.05
+    batched = tuning.BatchedOLS(X).fit(y[:, None]).coef_[:, 0]
+    assert abs(tuning.preferred_direction(batched[1], batched[2]) - stats["pd_deg"]) < 1e-9
+
+
+def test_circular_statistics_closed_forms():
+    even = np.arange(18) * 20.0 + 10
+    z, p = tuning.rayleigh_test(even)
+    assert z < 1e-12 and p > 0.99
+    assert tuning.deviation_from_uniform(even) == 0
+    clustered = np.full(30, 45.0)
+    z, p = tuning.rayleigh_test(clustered)
+    assert z == pytest.approx(30) and p < 1e-10
+    assert tuning.deviation_from_uniform(clustered) == pytest.approx(2 * (1 - 1 / 18))
+    a = np.random.default_rng(0).uniform(0, 360, 50)
+    assert tuning.circular_correlation(a, a + 30) == pytest.approx(1.0)
+    np.testing.assert_allclose(tuning.angular_difference([350, 10], [10, 350]), [20, 20])
+
+
+def test_in_plane_coordinates_invert_the_embedding():
+    t = np.linspace(0, 2 * np.pi, 50)
+    traj = np.column_stack([3 * np.cos(t), 2 * np.sin(t)])
+    start = np.array([10.0, -5.0, 20.0])
+    for code, plane in enumerate(("horizontal", "vertical")):
+        world = embed(traj, plane, start)[None]
+        back = kinematics.in_plane(world, np.array([code]))[0]
+        np.testing.assert_allclose(back - back[0], traj - traj[0], atol=1e-9)
+    # speed of a circle of radius R at angular rate w is R w
+    hand = np.stack([5 * np.cos(t), 5 * np.sin(t), 0 * t], -1)[None] @ np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]])
+    features = kinematics.kinematic_features(hand, np.array([0]), dt=t[1] - t[0])
+    np.testing.assert_allclose(features["speed"][0, 2:-2], 5.0, rtol=1e-2)
+
+
+def test_tune_model_reads_kinematics_at_the_strided_layer_centres(tmp_path):
+    path = make_synthetic_dataset(tmp_path / "dataset.zarr", n_samples=120, n_classes=4, seed=0)
+    ds = xr.open_zarr(path)
+    samples = act.select_test_samples(ds["split"].values, 100, seed=0)
+    kin = kinematics.load_kinematics(ds, samples)
+    stride, offset = 3, 1.0
+    steps = act.input_steps(107, stride, offset)
+    vx = kinematics.sample_at(kin["vx"].values, steps)
+    vy = kinematics.sample_at(kin["vy"].values, steps)
+    # unit 0: velocity tuning with PD 60 deg; unit 1: pure noise
+    rng = np.random.default_rng(0)
+    planted = np.stack([np.cos(np.radians(60)) * vx + np.sin(np.radians(60)) * vy,
+                        rng.normal(size=vx.shape)], axis=1)[:, :, None, :]
+    tree = act.activation_tree({"temporal1": planted.astype("float32")}, {"temporal1": (stride, offset)},
+                               samples, {"model": "planted"})
+    act.write_tree(tree, tmp_path / "a.zarr")
+    identity = {"task": "recognition", "architecture": "toy", "instance": "seed0", "trained": True, "seed": 0}
+    table = tuning.tune_model(tmp_path / "a.zarr", path, SETTINGS, 0, identity)
+    velocity = table[table["encoding_model"] == "velocity"].set_index("unit")
+    assert velocity.loc[0, "r2_test"] > 0.999 and abs(velocity.loc[0, "pd_deg"] - 60) < 0.5
+    assert not velocity.loc[1, "tuned"]
+    assert velocity.loc[0, "statsmodels"] and velocity.loc[0, "pd_ci_low_deg"] < 60 < velocity.loc[0, "pd_ci_high_deg"]
+    summary = tuning.summarize(pd.concat([table, table.assign(trained=False, instance="untrained0")]), SETTINGS)
+    fractions = summary["fractions"].set_index(["trained", "encoding_model"])["fraction_tuned"]
+    assert fractions.loc[(True, "velocity")] == 0.5
+    assert set(summary["directions"]["uniformity_test"]) == {"Rayleigh"}
+
+
+def test_dataset_without_kinematics_is_rejected(tmp_path):
+    path = make_synthetic_dataset(tmp_path / "dataset.zarr", n_samples=20, n_classes=4, seed=0)
+    ds = xr.open_zarr(path).drop_vars(["hand"])
+    with pytest.raises(ValueError, match="no kinematics.*hand"):
+        kinematics.load_kinematics(ds, np.arange(3))
