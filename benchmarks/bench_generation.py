@@ -71,26 +71,29 @@ def run(n_samples: int, n_reference: int, seed: int) -> dict:
             fast.append((q, err, frames, lengths))
         fast_seconds = time.perf_counter() - start
 
-        characters_settings = dict(SETTINGS, samples_per_shard=n_samples)
+        shard_settings = dict(SETTINGS, samples_per_shard=n_samples)
         points = augmentation.load_start_points(ROOT / "resources/pcr_startingpoints.hdf5",
                                                 "horizontal")
         start = time.perf_counter()
         shard, _ = generation.generate_shard(characters, points, "horizontal", 0,
-                                             characters_settings, seed, surrogate.predict)
+                                             shard_settings, seed, surrogate.predict)
         shard_seconds = time.perf_counter() - start
 
     hand_error_mm = 10 * np.concatenate([np.nan_to_num(err[frames]) for _, err, frames, _ in fast])
 
     # reference on the first movements of each plane
-    ref_seconds, joint_diff, errors, flagged, n_ref, n_frames = 0.0, [], [], 0, 0, 0
+    ik_seconds, opensim_seconds = 0.0, 0.0
+    joint_diff, errors, flagged, outside, n_ref, n_frames = [], [], 0, 0, 0, 0
     per_plane = max(1, n_reference // len(batches))
     for (_, targets, durations), (q_fast, _, _, _) in zip(batches, fast):
         for i in range(min(per_plane, len(durations))):
             d = durations[i]
             start = time.perf_counter()
             q_ref = arm.inverse_kinematics_reference(targets[i, :d])
+            middle = time.perf_counter()
             exact = muscles.opensim_fiber_lengths(q_ref, model)
-            ref_seconds += time.perf_counter() - start
+            ik_seconds += middle - start
+            opensim_seconds += time.perf_counter() - middle
             n_ref += 1
             n_frames += d
             joint_diff.append(np.abs(q_fast[i, :d] - q_ref).mean())
@@ -98,8 +101,13 @@ def run(n_samples: int, n_reference: int, seed: int) -> dict:
             if not ok[0]:
                 flagged += 1
                 continue
-            errors.append(surrogate.predict(q_ref) - exact)
+            error = surrogate.predict(q_ref) - exact
+            # frames outside the surrogate's domain are rejected by the generator, not scored
+            inside = np.isfinite(error).all(axis=1)
+            outside += int((~inside).sum())
+            errors.append(error[inside])
     errors = np.concatenate(errors) if errors else np.full((0, len(muscles.MUSCLE_NAMES)), np.nan)
+    ref_seconds = ik_seconds + opensim_seconds
     rms = np.sqrt(np.mean(errors ** 2, axis=0))
     fast_rate = n_total / fast_seconds
     ref_rate = n_ref / ref_seconds
@@ -111,7 +119,10 @@ def run(n_samples: int, n_reference: int, seed: int) -> dict:
         "shard_samples_per_s": shard.sizes["sample"] / shard_seconds,
         "reference_samples": n_ref,
         "reference_frames": int(n_frames),
+        "reference_ik_s_per_sample": ik_seconds / n_ref,
+        "reference_opensim_ms_per_frame": 1000 * opensim_seconds / n_frames,
         "reference_trajectories_flagged_by_opensim_checks": flagged,
+        "muscle_frames_outside_surrogate_domain": outside,
         "ik_max_error_mm": float(hand_error_mm.max()),
         "ik_mean_joint_diff_deg": float(np.mean(joint_diff)),
         "ik_max_mean_joint_diff_deg": float(np.max(joint_diff)),

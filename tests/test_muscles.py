@@ -100,40 +100,100 @@ def _within_tolerance(info) -> dict[str, bool]:
             for m in MUSCLE_NAMES}
 
 
+def _usable_everywhere_posture(surrogate) -> np.ndarray:
+    """Centre of a grid cell inside the domain of every grid muscle (and of the box)."""
+    grid = surrogate.grid_
+    cells = np.argwhere(np.all(surrogate.usable_, axis=-1))
+    centres = grid.start + (cells + 0.5) * grid.step
+    q = np.column_stack([centres, np.full(len(centres), grid.elbow)])
+    return q[surrogate.in_domain(q)][0]
+
+
 def test_shipped_surrogate_matches_opensim_on_held_out_frames(shipped, held_out_trajectories):
     """Muscles validated within the config tolerance stay within it on unseen movements.
 
-    The muscles whose OpenSim path wraps discontinuously (docs/muscles.md; the surrogate
-    interpolates an OpenSim grid for them) are only required to match on most frames: near a
-    branch switch the 4-deg grid cell straddles the discontinuity and errs by several mm.
+    Scored where OpenSim accepts the trajectory and the posture is inside the surrogate's
+    domain (grid muscles are NaN in cells straddling a wrapping-branch switch).
     """
     q, trajectory, exact = held_out_trajectories
     predicted = shipped.predict(q)
-    inside = shipped.in_domain(q)
-    assert inside.mean() > 0.9
+    inside = np.isfinite(predicted)
+    assert shipped.in_domain(q).mean() > 0.9
+    assert np.all(inside[shipped.in_domain(q)][:, ~np.isin(shipped.form_, ["grid"])])
     # Compare where OpenSim itself is valid: trajectories without NaN/range/jump flags.
     ok = np.ones_like(exact, dtype=bool)
     for t in np.unique(trajectory):
         rows = trajectory == t
         flags = muscles.trajectory_flags(exact[rows], trajectory[rows])
         ok[rows] &= ~np.any([f.any(axis=0) for f in flags.values()], axis=0)
-    ok &= inside[:, None]
-    assert ok.sum() > 0.8 * ok.size
+    ok &= inside
+    assert ok.sum() > 0.7 * ok.size
     fit = CONFIG["muscles"]["fit"]
     within = _within_tolerance(shipped.info)
     branching = {name for name, form in zip(MUSCLE_NAMES, shipped.form_) if form == "grid"}
     assert branching <= BRANCHING
     for m, name in enumerate(MUSCLE_NAMES):
         error = np.abs(predicted[:, m] - exact[:, m])[ok[:, m]]
-        if within[name] and name not in branching:
+        assert error.size > 0, name
+        if within[name]:
             assert np.sqrt(np.mean(error ** 2)) <= fit["max_rms_mm"], name
             assert error.max() <= fit["max_abs_mm"], name
         else:
             assert np.median(error) <= fit["max_rms_mm"], name
 
 
+def test_grid_muscles_are_nan_in_cells_straddling_a_wrapping_switch(shipped):
+    """Where OpenSim's length steps across a grid edge, the surrogate declines to predict.
+
+    The shipped grid's steepest edge of a grid muscle is re-evaluated in OpenSim (a real
+    switch: far more than any smooth muscle changes over 4 deg); inside the cells on that
+    edge the muscle is NaN, in a cell usable for every grid muscle all 25 are finite.
+    """
+    grid = shipped.grid_
+    k = int(np.flatnonzero(grid.muscles == MUSCLE_NAMES.index("TMAJ"))[0])
+    values = grid.values[..., k].astype(float)
+    step = np.abs(np.diff(values, axis=2))
+    a, b, c = np.unravel_index(np.nanargmax(step), step.shape)
+    nodes = grid.start + np.array([[a, b, c], [a, b, c + 1]]) * grid.step
+    exact = opensim_fiber_lengths(np.column_stack([nodes, [grid.elbow] * 2]), MODEL)
+    m = grid.muscles[k]
+    assert abs(exact[1, m] - exact[0, m]) > 3 * muscles.GRID_MAX_STEP_MM
+    assert not shipped.usable_[..., k][max(a - 1, 0):a + 1, max(b - 1, 0):b + 1, c].any()
+    cell = np.minimum([a, b, c], np.array(grid.values.shape[:3]) - 2)  # a cell on that edge
+    q = np.append(grid.start + (cell + 0.5) * grid.step, 90.0)
+    if shipped.in_domain(q):
+        assert np.isnan(shipped.predict(q[None])[0, m])
+        # the shoulder muscles without switches are still predicted there
+        assert np.isfinite(shipped.predict(q[None])[0, MUSCLE_NAMES.index("SUPSP")])
+    good = shipped.predict(_usable_everywhere_posture(shipped)[None])
+    assert np.all(np.isfinite(good))
+
+
+def test_usable_cells_flags_steps_and_isolated_branch_nodes():
+    """A 20-mm step and a 5-mm single-node excursion are found; smooth cells stay usable."""
+    start, step = np.zeros(3), np.full(3, 4.0)
+    axes = [start[i] + step[i] * np.arange(8) for i in range(3)]
+    a, b, c = np.meshgrid(*axes, indexing="ij")
+    smooth = 100 + 0.5 * a - 0.3 * b + 0.002 * a * c + 0.01 * b ** 2  # <= ~2 mm per edge
+    values = np.stack([smooth, smooth, smooth], axis=-1)
+    values[:, :, 4:, 0] += 20.0  # switch between nodes c=3 and c=4
+    values[3, 4, 3, 1] += 5.0  # one node on another branch, below the step threshold
+    values[6, 6, 6, 2] = np.nan  # not evaluated
+    grid = muscles.ShoulderGrid(start, step, values, np.array([5, 6, 13]), elbow=90.0)
+    usable = grid.usable_cells()
+    assert not usable[:, :, 3, 0].any() and usable[:, :, np.r_[0:3, 4:7], 0].all()
+    around = np.zeros((7, 7, 7), dtype=bool)
+    around[2:4, 3:5, 2:4] = True  # the 8 cells sharing the odd node
+    np.testing.assert_array_equal(usable[..., 1], ~around)
+    assert not usable[5:7, 5:7, 5:7, 2].any() and usable[..., 2].sum() == 7 ** 3 - 8
+    # interpolation honours the mask: NaN in broken cells, exact elsewhere
+    q = np.array([[10.0, 10.0, 14.0, 90.0], [10.0, 10.0, 6.0, 90.0]])
+    out = grid.interpolate(q, usable)
+    assert np.isnan(out[0, 0]) and np.isfinite(out[1, 0])
+
+
 def test_surrogate_is_nan_outside_its_domain(shipped):
-    centre = (shipped.lower_ + shipped.upper_) / 2
+    centre = _usable_everywhere_posture(shipped)
     q = np.tile(centre, (4, 1))
     q[1, 0] = shipped.upper_[0] + 5.0
     q[2, 3] = shipped.lower_[3] - 5.0
@@ -266,7 +326,10 @@ def test_shipped_surrogate_records_its_validation(shipped):
     info = shipped.info
     assert info["opensim_version"].startswith("4.")
     assert set(info["rms_mm"]) == set(MUSCLE_NAMES)
-    # Only the muscles with discontinuous OpenSim wrapping may exceed the config tolerance.
-    over = {m for m, ok in _within_tolerance(info).items() if not ok}
-    assert over <= BRANCHING
+    # Fitted at the config tolerance: every muscle within it on the held-out movements both
+    # backends keep; the domain's price (held-out movements it rejects) is recorded.
+    assert all(_within_tolerance(info).values())
+    assert info["max_abs_mm"] <= CONFIG["muscles"]["fit"]["max_abs_mm"]
+    assert 0 < info["n_trajectories_outside_domain_any"] < info["n_test_trajectories"] / 2
+    assert info["n_test_trajectories_kept"] >= info["n_test_trajectories"] / 2
     json.dumps(info)

@@ -72,6 +72,7 @@ def test_resume_after_sigkill_gives_the_same_dataset(reference_run, tmp_path):
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert not (workdir / DATASET).exists()
+    snakemake(workdir, "--unlock")  # the killed run could not release its lock
     snakemake(workdir, "--cores", "1", "--rerun-incomplete", DATASET)
     assert tree_digest(workdir / DATASET) == tree_digest(reference_run / DATASET)
 
