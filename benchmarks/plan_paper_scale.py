@@ -60,7 +60,9 @@ def dry_run(configfile: Path) -> tuple[float, dict[str, int]]:
     jobs = {}
     for line in (result.stdout + result.stderr).splitlines():
         match = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s+(\d+)\s*", line)
-        if match and match.group(1) != "total":
+        if match and match.group(1) == "total":
+            break  # the job table may be printed twice: read the first
+        if match:
             jobs[match.group(1)] = int(match.group(2))
     return seconds, jobs
 

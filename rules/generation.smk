@@ -13,7 +13,7 @@ rule generate_shard:
     conda:
         "../envs/generation.yaml"
     resources:
-        mem_mb=4000,
+        mem_mb=shard_mem_mb(),
         runtime=30,
     params:
         generation=settings("generation"),

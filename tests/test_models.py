@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from deepdraw import models
 from deepdraw.models import (TASKS, build_model, compile_model, hidden_layers, layer_geometry,
                              layer_plan, n_layers)
 
@@ -126,3 +127,25 @@ def test_kernel_larger_than_a_deep_layer_input():
 def test_unknown_task():
     with pytest.raises(ValueError, match="unknown task"):
         build_model(ARCHS["spatiotemporal"], "handwriting")
+
+
+@pytest.mark.parametrize("family", models.FAMILIES)
+def test_sweep_draws_distinct_valid_architectures_from_the_search_space(family):
+    sweep = models.sample_architectures(family, 12, seed=3)
+    assert sweep == models.sample_architectures(family, 12, seed=3)
+    assert len({str(sorted(a.items())) for a in sweep}) == 12
+    space = models.SEARCH_SPACE
+    for arch in sweep:
+        models.layer_plan(arch)
+        filters = arch.get("filters", []) + arch.get("spatial_filters", []) + \
+            arch.get("temporal_filters", [])
+        assert filters == sorted(filters) or family == "recurrent"
+        assert set(filters) <= set(space["filters"]) | set(space["lstm_filters"])
+        for key in ("kernel", "spatial_kernel", "temporal_kernel"):
+            assert arch.get(key, 3) in space["kernel"]
+        if family == "spatial_temporal":
+            assert len(arch["spatial_filters"]) == len(arch["temporal_filters"])
+            assert arch["temporal_stride"] in space["temporal_stride"]
+        if family == "recurrent":
+            assert len(arch["spatial_filters"]) in space["lstm_pre_layers"]
+            assert arch["lstm_units"][0] in space["lstm_units"]

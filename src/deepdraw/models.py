@@ -172,6 +172,73 @@ def layer_plan(arch: dict, input_shape: tuple[int, int, int] = INPUT_SHAPE) -> l
     return plan
 
 
+# The study's architecture search space (spec section 6).
+SEARCH_SPACE = {
+    "layers": (1, 2, 3, 4),
+    "filters": (8, 16, 32, 64),
+    "kernel": (3, 5, 7, 9),
+    "spatial_stride": (1, 2),
+    "temporal_stride": (1, 2, 3),
+    "lstm_pre_layers": (1, 2, 3),
+    "lstm_filters": (8, 16, 32),
+    "lstm_units": (32, 64, 128),
+}
+
+
+def _rising(rng: np.random.Generator, choices: tuple[int, ...], n: int) -> list[int]:
+    """``n`` values drawn from ``choices``, sorted: kernels per layer never decrease."""
+    return sorted(int(v) for v in rng.choice(choices, size=n))
+
+
+def _draw_architecture(family: str, rng: np.random.Generator) -> dict:
+    space = SEARCH_SPACE
+    if family == "recurrent":
+        return {"family": family,
+                "spatial_filters": _rising(rng, space["lstm_filters"],
+                                           int(rng.choice(space["lstm_pre_layers"]))),
+                "spatial_kernel": int(rng.choice(space["kernel"])),
+                "spatial_stride": int(rng.choice(space["spatial_stride"])),
+                "lstm_units": [int(rng.choice(space["lstm_units"]))]}
+    n = int(rng.choice(space["layers"]))
+    if family == "spatiotemporal":
+        return {"family": family, "filters": _rising(rng, space["filters"], n),
+                "kernel": int(rng.choice(space["kernel"])),
+                "stride": int(rng.choice(space["spatial_stride"]))}
+    filters = _rising(rng, space["filters"], 2 * n)
+    return {"family": family, "spatial_filters": filters[:n],
+            "spatial_kernel": int(rng.choice(space["kernel"])),
+            "spatial_stride": int(rng.choice(space["spatial_stride"])),
+            "temporal_filters": filters[n:],
+            "temporal_kernel": int(rng.choice(space["kernel"])),
+            "temporal_stride": int(rng.choice(space["temporal_stride"]))}
+
+
+def sample_architectures(family: str, n: int, seed: int) -> list[dict]:
+    """``n`` distinct valid architectures of ``family`` drawn from the study's search space.
+
+    Draws are uniform per hyper-parameter (filters sorted so that they never decrease with
+    depth); draws that :func:`layer_plan` rejects (e.g. a kernel far larger than the muscle rows
+    left after striding) or repeat an earlier one are redrawn. Names are ``<family>_<k>``.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
+    rng = np.random.default_rng([seed, FAMILIES.index(family)])
+    found: list[dict] = []
+    for _ in range(1000 * n):
+        if len(found) == n:
+            break
+        arch = _draw_architecture(family, rng)
+        try:
+            layer_plan(arch)
+        except ValueError:
+            continue
+        if arch not in found:
+            found.append(arch)
+    else:
+        raise ValueError(f"{family}: could not draw {n} distinct valid architectures")
+    return [{"name": f"{family}_{k}", **arch} for k, arch in enumerate(found)]
+
+
 def n_layers(arch: dict) -> int:
     """Number of hidden blocks (convolutions and LSTM layers) of an architecture."""
     return len(layer_plan(arch))
@@ -336,3 +403,24 @@ def layer_geometry(model: keras.Model) -> dict[str, dict[str, int]]:
         geometry[name] = {"time_stride": stride, "time_steps": int(steps), "space": int(space),
                           "channels": int(channels)}
     return geometry
+
+
+def main(argv: list[str] | None = None) -> None:
+    """CLI: print a sweep of architectures as a YAML list for ``training.architectures``."""
+    import argparse
+
+    import yaml
+
+    parser = argparse.ArgumentParser(prog="python -m deepdraw.models",
+                                     description="Draw architectures from the study's search space")
+    parser.add_argument("--per-family", type=int, required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    args = parser.parse_args(argv)
+    sweep = [arch for family in args.families
+             for arch in sample_architectures(family, args.per_family, args.seed)]
+    print(yaml.safe_dump(sweep, sort_keys=False, default_flow_style=None), end="")
+
+
+if __name__ == "__main__":
+    main()
