@@ -163,3 +163,29 @@ def test_dataset_without_kinematics_is_rejected(tmp_path):
     ds = xr.open_zarr(path).drop_vars(["hand"])
     with pytest.raises(ValueError, match="no kinematics.*hand"):
         kinematics.load_kinematics(ds, np.arange(3))
+
+
+def test_label_score_equals_the_auc_of_a_one_dimensional_linear_svm():
+    from sklearn.metrics import roc_auc_score
+    from sklearn.svm import LinearSVC
+
+    from deepdraw.tuning import label_scores
+
+    rng = np.random.default_rng(5)
+    n_classes, n = 4, 400
+    label = rng.integers(0, n_classes, n)
+    # unit 0 prefers class 1, unit 1 avoids class 2, unit 2 is noise, unit 3 is constant
+    Y = np.stack([1.0 * (label == 1) + 0.8 * rng.standard_normal(n),
+                  -1.0 * (label == 2) + 0.8 * rng.standard_normal(n),
+                  rng.standard_normal(n), np.ones(n)], axis=1)
+    train = np.arange(n) < 300
+    scores = label_scores(Y[train], label[train], Y[~train], label[~train], n_classes)
+    for unit in range(3):
+        expected = []
+        for c in range(n_classes):
+            svm = LinearSVC(C=1.0).fit(Y[train, unit:unit + 1], label[train] == c)
+            decision = svm.decision_function(Y[~train, unit:unit + 1])
+            expected.append(2 * (roc_auc_score(label[~train] == c, decision) - 0.5))
+        np.testing.assert_allclose(scores[unit], np.mean(expected), atol=1e-12)
+    assert scores[0] > 0.2 and scores[1] > 0.2 and abs(scores[2]) < 0.15
+    assert np.isnan(scores[3])

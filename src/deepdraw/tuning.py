@@ -20,6 +20,8 @@ Samples are split 80/20 (``train_fraction``) into a fitting and a scoring part, 
 that the strongly autocorrelated time steps of one sample never fall on both sides. A unit is
 tuned when its test R^2 exceeds ``r2_threshold`` (0.2 in the study). Constant units (dead
 ReLUs) have no R^2; scores below ``exclude_below`` are excluded as in the study.
+The ``label`` rows also carry the study's own label score (``label_score``, see
+:func:`label_scores`): one-vs-rest classification of the character from the unit, 2 (AUC - 0.5).
 
 All units of a layer are fitted at once: the design matrix is factorised once (pivoted QR)
 and every unit is a column of the right-hand side, which is exact least squares. statsmodels
@@ -351,12 +353,52 @@ def tune_layer(Y: np.ndarray, rows: dict[str, np.ndarray], train_samples: np.nda
             frame.loc[frame["constant"], "pd_deg"] = np.nan
         if model == "direction":
             frame = frame.join(_plane_fits(X, Y, rows, tr, te, centre))
+        if model == "label":
+            frame["label_score"] = label_scores(Y[tr], rows["label"][tr], Y[te],
+                                                rows["label"][te], n_classes)
         frames.append(frame)
         designs[model] = {"X": X, "train": tr}
     table = pd.concat(frames, ignore_index=True)
     table["excluded"] = table["r2_test"] < settings["exclude_below"]
     table["tuned"] = (table["r2_test"] > settings["r2_threshold"]) & ~table["constant"]
     return table, designs
+
+
+def label_scores(Y_train: np.ndarray, label_train: np.ndarray, Y_test: np.ndarray,
+                 label_test: np.ndarray, n_classes: int) -> np.ndarray:
+    """The study's label tuning score of every unit: mean over one-vs-rest classifiers of 2 (AUC - 0.5).
+
+    The study trained a linear SVM per character on the unit's activation and scored it by its
+    test AUC. On one input the decision function ``w x + b`` is monotone in ``x``, so its AUC
+    is the AUC of ``x`` itself, or ``1 - AUC`` when ``w < 0``: the classifier reduces to the
+    orientation fitted on the training part (the sign of the difference of class means), which
+    this computes exactly for all units and classes at once from ranks (Mann-Whitney U).
+
+    Parameters
+    ----------
+    Y_train, Y_test : (rows, units) activations; label_train, label_test : (rows,) int
+
+    Returns
+    -------
+    (units,) score in [-1, 1]; 0 at chance; NaN for a unit that is constant on the test part.
+    Classes absent from either part are left out of the mean.
+    """
+    onehot_train = label_train[:, None] == np.arange(n_classes)[None, :]
+    onehot_test = label_test[:, None] == np.arange(n_classes)[None, :]
+    n_pos_train, n_pos = onehot_train.sum(axis=0), onehot_test.sum(axis=0)
+    n_neg = len(label_test) - n_pos
+    usable = (n_pos_train > 0) & (n_pos_train < len(label_train)) & (n_pos > 0) & (n_neg > 0)
+    mean_pos = onehot_train.T @ Y_train / np.maximum(n_pos_train, 1)[:, None]
+    mean_neg = (~onehot_train).T @ Y_train / np.maximum(len(label_train) - n_pos_train, 1)[:, None]
+    orientation = np.where(mean_pos >= mean_neg, 1.0, -1.0)  # (classes, units)
+    ranks = scipy.stats.rankdata(Y_test, axis=0)  # average ranks for ties
+    u = onehot_test.T.astype(float) @ ranks - (n_pos * (n_pos + 1) / 2)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = u / (n_pos * n_neg)[:, None]
+    auc = np.where(orientation > 0, auc, 1.0 - auc)
+    score = 2.0 * (auc[usable] - 0.5)
+    constant = np.ptp(Y_test, axis=0) == 0 if len(Y_test) else np.ones(Y_test.shape[1], bool)
+    return np.where(constant, np.nan, score.mean(axis=0) if usable.any() else np.nan)
 
 
 def _plane_fits(X, Y, rows, train, test, centre) -> pd.DataFrame:
@@ -526,9 +568,12 @@ def summarize(table: pd.DataFrame, settings: dict) -> dict[str, pd.DataFrame]:
     """
     ident = ["task", "architecture", "instance", "trained", "seed"]
     live = table[~table["constant"]]
+    scores = {"n_units": ("unit", "size"), "n_tuned": ("tuned", "sum"),
+              "median_r2": ("r2_test", "median")}
+    if "label_score" in live:
+        scores["median_label_score"] = ("label_score", "median")  # label rows only
     fractions = (live.groupby(ident + ["layer", "layer_index", "encoding_model"], as_index=False)
-                 .agg(n_units=("unit", "size"), n_tuned=("tuned", "sum"),
-                      median_r2=("r2_test", "median")))
+                 .agg(**scores))
     fractions["fraction_tuned"] = fractions["n_tuned"] / fractions["n_units"]
     comparison = _compare(fractions, "fraction_tuned", ["encoding_model"])
 
