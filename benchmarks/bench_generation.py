@@ -70,6 +70,10 @@ def run(n_samples: int, n_reference: int, seed: int) -> dict:
             lengths = surrogate.predict(q[frames])
             fast.append((q, err, frames, lengths))
         fast_seconds = time.perf_counter() - start
+        postures = np.concatenate([q[f] for q, _, f, _ in fast])
+        start = time.perf_counter()
+        surrogate.predict(postures)
+        surrogate_rate = len(postures) / (time.perf_counter() - start)
 
         shard_settings = dict(SETTINGS, samples_per_shard=n_samples)
         points = augmentation.load_start_points(ROOT / "resources/pcr_startingpoints.hdf5",
@@ -117,6 +121,7 @@ def run(n_samples: int, n_reference: int, seed: int) -> dict:
         "reference_samples_per_s": ref_rate,
         "speedup": fast_rate / ref_rate,
         "shard_samples_per_s": shard.sizes["sample"] / shard_seconds,
+        "surrogate_frames_per_s": surrogate_rate,
         "reference_samples": n_ref,
         "reference_frames": int(n_frames),
         "reference_ik_s_per_sample": ik_seconds / n_ref,

@@ -203,21 +203,9 @@ def test_surrogate_is_nan_outside_its_domain(shipped):
     assert np.all(np.isnan(out[1:]))
 
 
-def test_shipped_surrogate_is_small_and_fast(shipped):
-    import time
-
-    from threadpoolctl import threadpool_limits
-
+def test_shipped_surrogate_is_small(shipped):
+    # its speed is measured by benchmarks/bench_generation.py (surrogate_frames_per_s)
     assert SHIPPED.stat().st_size < 1_000_000
-    rng = np.random.default_rng(0)
-    q = rng.uniform(shipped.lower_, shipped.upper_, (100_000, 4))
-    best = np.inf
-    with threadpool_limits(1):  # the generator's setting: one BLAS thread per job
-        for _ in range(3):  # best of 3: the machine is shared
-            started = time.perf_counter()
-            shipped.predict(q)
-            best = min(best, time.perf_counter() - started)
-    assert len(q) / best > 150_000  # the generator's need: 500 samples/s x ~300 frames
 
 
 def test_save_load_round_trip(tmp_path, shipped):
