@@ -75,6 +75,7 @@ rule summarise_models:
             category="Training",
             caption="../report/training_figure.rst",
         ),
+        times=f"{MODELS}/training_times.csv",
     log:
         f"{RUN}/logs/summarise_models.log",
     benchmark:
@@ -83,7 +84,8 @@ rule summarise_models:
         "../envs/training.yaml"
     shell:
         "python -m deepdraw.training summarise --metrics {input:q}"
-        " --table {output.table:q} --figure {output.figure:q} > {log:q} 2>&1"
+        " --table {output.table:q} --figure {output.figure:q} --times {output.times:q}"
+        " > {log:q} 2>&1"
 
 
 rule svm_baseline:

@@ -13,7 +13,10 @@ import pytest
 from workflow import ROOT, make_workdir, snakemake, tree_digest
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
-IGNORED_PARTS = {"logs", "benchmarks", ".snakemake"}
+# Snakemake's records, and the files that record wall-clock time (TensorBoard event files,
+# training times): everything else must be the same bytes
+IGNORED_PARTS = {"logs", "benchmarks", ".snakemake", "tensorboard", "timing.json",
+                 "training_times.csv"}
 # the partitions and account made by tests/slurm/start_local_slurm.sh
 CLUSTER_DEFAULTS = {"DEEPDRAW_PARTITION": "debug", "DEEPDRAW_GPU_PARTITION": "gpu",
                     "DEEPDRAW_ACCOUNT": "deepdraw"}
@@ -41,7 +44,7 @@ def run_snakemake(workdir: Path, *extra: str) -> None:
 
 
 def outputs(results: Path) -> dict[str, str]:
-    """sha256 of every output, ignoring logs, benchmarks and Snakemake's metadata."""
+    """sha256 of every output but those of IGNORED_PARTS."""
     return {name: digest for name, digest in tree_digest(results).items()
             if not IGNORED_PARTS & set(Path(name).parts)}
 

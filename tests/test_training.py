@@ -117,11 +117,31 @@ def test_decoding_untrained_control_and_summary(toy, tmp_path):
     assert control["trained"] is False and 0 <= control["test"]["accuracy"] <= 0.5
     assert (tmp_path / "untrained/model.keras").exists()
     table = summarise([tmp_path / "trained/metrics.json", tmp_path / "untrained/metrics.json"],
-                      tmp_path / "summary.csv", tmp_path / "summary.png")
+                      tmp_path / "summary.csv", tmp_path / "summary.png", tmp_path / "times.csv")
     assert len(table) == 2 and set(table["family"]) == {"recurrent", "spatial_temporal"}
-    assert {"n_parameters", "training_time_s", "test_accuracy",
+    assert {"n_parameters", "epochs", "test_accuracy",
             "test_position_error_cm"} <= set(table.columns)
     assert (tmp_path / "summary.png").stat().st_size > 0
+    times = pd.read_csv(tmp_path / "times.csv")  # trained models only
+    assert list(times["name"]) == ["lstm"] and (times["training_time_s"] > 0).all()
+
+
+def test_saved_model_bytes_depend_only_on_the_model(tmp_path):
+    """Two builds with the same seed save to identical bytes and load back to the same model."""
+    from deepdraw.models import build_model
+    from deepdraw.training import configure_tensorflow, save_model
+
+    paths = []
+    for k in range(2):
+        configure_tensorflow(3)
+        model = build_model(TINY, "recognition", seed=3)
+        paths.append(tmp_path / f"m{k}.keras")
+        save_model(model, paths[-1])
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    loaded = keras.models.load_model(paths[0])
+    x = np.random.default_rng(0).normal(size=(2, 25, 320, 2)).astype("float32")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m0.keras", "m1.keras"]  # no leftovers
 
 
 def test_cli_run_killed_with_sigkill_resumes(toy, tmp_path):

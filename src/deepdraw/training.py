@@ -25,8 +25,10 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -429,20 +431,57 @@ def train(dataset, task: str, arch: dict, settings: dict, seed: int, output_dir,
     history = history.drop_duplicates("epoch", keep="last").reset_index(drop=True)
     metrics.update({"epochs": int(len(history)),
                     "best_epoch": int(history[monitor].idxmin()) + 1,
-                    "training_time_s": float(state["clock"]["elapsed"]),
                     "settings": opts})
     for split, source in (("train", ZarrBatches(dataset, "train", task, opts["batch_size"])),
                           ("validation", val_src), ("test", test_src)):
         metrics[split] = evaluate(model, source, train_src.n_classes)
     _write_outputs(model, metrics, out, history)
+    # wall-clock time differs between runs: kept apart from the reproducible outputs
+    with atomic_path(out / "timing.json") as tmp:
+        tmp.write_text(json.dumps({"training_time_s": float(state["clock"]["elapsed"])}))
     shutil.rmtree(ckpt)
     return metrics
 
 
+def save_model(model, path: str | Path) -> None:
+    """Save ``model`` as a ``.keras`` archive whose bytes depend only on the model.
+
+    Keras writes the save date, zip timestamps and Python object ids (``shared_object_id``,
+    memory addresses) into the archive; the date is dropped, timestamps fixed and the ids
+    numbered in order of appearance, which loads to the same model.
+    """
+    with atomic_path(path) as tmp:
+        raw = tmp.with_name(tmp.name + ".raw.keras")
+        try:
+            model.save(raw)
+            _canonical_archive(raw, tmp)
+        finally:
+            raw.unlink(missing_ok=True)
+
+
+def _canonical_archive(source_path: Path, target_path: Path) -> None:
+    ids: dict[bytes, bytes] = {}
+
+    def renumber(match: re.Match) -> bytes:
+        number = ids.setdefault(match.group(1), str(len(ids)).encode())
+        return b'"shared_object_id": ' + number
+
+    with zipfile.ZipFile(source_path) as source, zipfile.ZipFile(target_path, "w") as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "config.json":
+                data = re.sub(rb'"shared_object_id": (\d+)', renumber, data)
+            elif info.filename == "metadata.json":
+                metadata = json.loads(data)
+                metadata.pop("date_saved", None)
+                data = json.dumps(metadata).encode()
+            entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = info.compress_type
+            target.writestr(entry, data)
+
+
 def _write_outputs(model, metrics: dict, out: Path, history=None) -> None:
-    with atomic_path(out / "model.keras") as tmp:
-        model.save(tmp.with_suffix(".keras"))
-        os.replace(tmp.with_suffix(".keras"), tmp)
+    save_model(model, out / "model.keras")
     if history is not None:
         with atomic_path(out / "history.csv") as tmp:
             history.to_csv(tmp, index=False)
@@ -475,7 +514,7 @@ def test_score(metrics: dict) -> tuple[str, float]:
     return "test_position_error_cm", test["position_error_cm"]
 
 
-def summarise(metric_files: list, table, figure) -> "pd.DataFrame":
+def summarise(metric_files: list, table, figure, times=None) -> "pd.DataFrame":
     """Table of all models (one row each) and test performance vs depth per family.
 
     Parameters
@@ -484,9 +523,12 @@ def summarise(metric_files: list, table, figure) -> "pd.DataFrame":
         ``metrics.json`` files of trained (and untrained) models.
     table : path
         CSV: task, name, family, seed, trained, n_layers, n_parameters, hyper-parameters
-        (``arch_*`` columns), epochs, training time, test accuracy / error.
+        (``arch_*`` columns), epochs, test accuracy / error.
     figure : path
         PNG: per task, test metric against number of layers, one colour per family.
+    times : path, optional
+        CSV of the training time of each trained model (``timing.json`` beside its metrics),
+        apart from ``table`` because wall-clock time differs from run to run.
     """
     import matplotlib
 
@@ -499,7 +541,7 @@ def summarise(metric_files: list, table, figure) -> "pd.DataFrame":
     for path in metric_files:
         m = json.loads(Path(path).read_text())
         row = {k: m.get(k) for k in ("task", "name", "family", "seed", "trained", "n_layers",
-                                     "n_parameters", "epochs", "training_time_s")}
+                                     "n_parameters", "epochs")}
         row.update({f"arch_{k}": json.dumps(v) if isinstance(v, list) else v
                     for k, v in m["architecture"].items() if k not in ("name", "family")})
         for split in ("train", "validation", "test"):
@@ -513,6 +555,17 @@ def summarise(metric_files: list, table, figure) -> "pd.DataFrame":
     df[arch_columns] = df[arch_columns].convert_dtypes()
     with atomic_path(table) as tmp:
         df.to_csv(tmp, index=False)
+    if times is not None:
+        timings = []
+        for path in metric_files:
+            timing = Path(path).with_name("timing.json")
+            if timing.is_file():
+                m = json.loads(Path(path).read_text())
+                timings.append({"task": m["task"], "name": m["name"], "seed": m["seed"],
+                                **json.loads(timing.read_text())})
+        with atomic_path(times) as tmp:
+            pd.DataFrame(timings, columns=["task", "name", "seed", "training_time_s"]).to_csv(
+                tmp, index=False)
 
     tasks = list(dict.fromkeys(df["task"]))
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)
@@ -557,9 +610,10 @@ def main(argv=None) -> None:
     p.add_argument("--metrics", nargs="+", required=True)
     p.add_argument("--table", required=True)
     p.add_argument("--figure", required=True)
+    p.add_argument("--times", help="CSV of training times (wall clock)")
     args = parser.parse_args(argv)
     if args.command == "summarise":
-        summarise(args.metrics, args.table, args.figure)
+        summarise(args.metrics, args.table, args.figure, args.times)
         return
     func = train if args.command == "train" else untrained
     func(args.dataset, args.task, json.loads(args.arch), json.loads(args.settings), args.seed,
