@@ -97,7 +97,7 @@ def generate_shard(characters: StoredCharacters, start_points: np.ndarray, plane
     Parameters
     ----------
     length_model : callable
-        Maps joint angles (n, T, 4) deg to muscle lengths (n, T, 25) mm, NaN where invalid.
+        Maps joint angles (..., 4) deg to muscle lengths (..., 25) mm, NaN where invalid.
 
     Returns
     -------
@@ -304,6 +304,9 @@ def main(argv=None) -> None:
         points = augmentation.load_start_points(args.start_points, args.plane)
         shard, rejected = generate_shard(characters, points, args.plane, args.shard, settings,
                                          args.seed, length_model)
+    if args.backend == "surrogate":
+        # the surrogate is NaN exactly where it is not validated against OpenSim
+        rejected["muscle_outside_surrogate"] = rejected.pop("muscle_nan")
     shard.attrs.update({
         "plane": args.plane, "shard": args.shard, "seed": args.seed,
         "muscle_backend": args.backend, "deepdraw_version": __version__,
