@@ -222,8 +222,16 @@ def study_comparison(settings: dict, fractions: pd.DataFrame, directions: pd.Dat
                      "ours": f"circular r {inv['plane_circular_correlation'].mean():.2f}, median |ΔPD| "
                              f"{inv['plane_median_difference_deg'].mean():.0f}°" if len(inv) else
                              f"no layer with {min_units}+ units tuned in both planes"})
+    label = fractions[fractions["encoding_model"] == "label"]
+    ours = "R² of a one-hot label regression"
+    if "median_label_score" in label:
+        by_kind = label.groupby("trained")["median_label_score"].mean()
+        ours = ("one-vs-rest score 2 (AUC − 0.5) per unit (exact for a linear SVM on one unit); "
+                "median over units, mean over layers: " +
+                ", ".join(f"{'trained' if k else 'untrained'} {v:.2f}" for k, v in by_kind.items()) +
+                "; also " + ours)
     rows.append({"quantity": "label tuning", "study": "one-vs-rest linear SVM, score 2 (AUC − 0.5)",
-                 "ours": "R² of a one-hot label regression (same batched least squares)"})
+                 "ours": ours})
     return pd.DataFrame(rows)
 
 
