@@ -39,8 +39,7 @@ def surrogate_file():
 
 
 def all_targets():
-    # analysis_targets (below) is empty until the config trains models
-    # training_targets: rules/training.smk (model summary and SVM baseline)
+    # training and analysis targets (below) are empty when the config has no such sections
     return [f"{RUN}/dataset.zarr", *training_targets(), *analysis_targets()]
 
 
@@ -56,25 +55,17 @@ SUMMARIES = [
 ]
 
 
-def _seeds(value):
-    """Seeds from the training section: a list, or a count meaning 0..n-1."""
-    return list(range(value)) if isinstance(value, int) else list(value)
-
-
 def analysis_models():
     """(task, arch, instance) of every model the analysis covers (training x analysis.tasks)."""
     if "training" not in config or "analysis" not in config:
         return []
     training = config["training"]
     tasks = [t for t in training["tasks"] if t in config["analysis"]["tasks"]]
-    instances = [f"seed{s}" for s in _seeds(training["seeds"])] + [
-        f"untrained{s}" for s in _seeds(training["untrained_seeds"])
-    ]
     return [
         (task, arch["name"], instance)
         for task in tasks
         for arch in training["architectures"]
-        for instance in instances
+        for instance in model_instances()
     ]
 
 
@@ -97,6 +88,13 @@ def training_seeds(key):
     """Seeds of the training section's ``seeds`` / ``untrained_seeds``: a list, or a count n (0..n-1)."""
     value = config["training"][key]
     return list(range(value)) if isinstance(value, int) else list(value)
+
+
+def model_instances():
+    """Folder names of the trained models (seed<N>) and untrained controls (untrained<N>)."""
+    return [f"seed{s}" for s in training_seeds("seeds")] + [
+        f"untrained{s}" for s in training_seeds("untrained_seeds")
+    ]
 
 
 def architecture(name):
@@ -125,13 +123,11 @@ def model_metrics():
     training = config.get("training")
     if not training:
         return []
-    instances = [f"seed{s}" for s in training_seeds("seeds")]
-    instances += [f"untrained{s}" for s in training_seeds("untrained_seeds")]
     return [
         f"{MODELS}/{task}/{arch['name']}/{instance}/metrics.json"
         for task in training["tasks"]
         for arch in training["architectures"]
-        for instance in instances
+        for instance in model_instances()
     ]
 
 
