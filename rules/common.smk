@@ -32,10 +32,18 @@ def shard_mem_mb():
     return 1000 + int(0.6 * config["generation"]["samples_per_shard"])
 
 
+def muscle_model():
+    """The OpenSim model of the run: derived by rule derive_muscle_model, or the original."""
+    if config["muscles"]["model"] == "corrected":
+        return f"{RUN}/muscles/model_corrected.osim"
+    return config["muscles"]["original_model"]
+
+
 def surrogate_file():
+    """The surrogate of the run's model: refitted, or the one shipped for that model."""
     if config["muscles"]["surrogate"] == "fit":
         return f"{RUN}/muscles/surrogate.npz"
-    return "resources/muscle_surrogate.npz"
+    return f"resources/muscle_surrogate_{config['muscles']['model']}.npz"
 
 
 def all_targets():

@@ -3,7 +3,7 @@ rule generate_shard:
         characters=f"{RUN}/characters.zarr",
         start_points=config["generation"]["start_points"],
         surrogate=surrogate_file(),
-        model=config["muscles"]["model"],
+        model=muscle_model(),
     output:
         directory(f"{RUN}/shards/{{plane}}/{{shard}}.zarr"),
     log:

@@ -1,31 +1,89 @@
-# The muscle surrogate ships in resources/; these rules refit it on OpenSim evaluations of the
-# postures the dataset visits (config muscles.surrogate: fit, or `snakemake fit_muscle_surrogate`).
+# The muscle model: the continuous model derived from the original by the configured
+# wrap-object edits, its validation against the original, and the surrogate fit. The default
+# run derives the model (seconds) and uses the shipped surrogate built from it; validation
+# and refit are optional targets (`snakemake validate_muscle_model fit_muscle_surrogate`).
+rule derive_muscle_model:
+    input:
+        config["muscles"]["original_model"],
+    output:
+        model=f"{RUN}/muscles/model_corrected.osim",
+        provenance=f"{RUN}/muscles/model_corrected.json",
+    log:
+        f"{RUN}/logs/derive_muscle_model.log",
+    benchmark:
+        f"{RUN}/benchmarks/derive_muscle_model.tsv"
+    conda:
+        "../envs/generation.yaml"
+    params:
+        edits=json.dumps(config["muscles"]["edits"], sort_keys=True),
+    shell:
+        "python -m deepdraw.muscles derive --original {input:q} --edits {params.edits:q}"
+        " --output {output.model:q} --provenance {output.provenance:q} > {log:q} 2>&1"
+
+
 rule muscle_postures:
     input:
         characters=f"{RUN}/characters.zarr",
         start_points=config["generation"]["start_points"],
     output:
-        f"{RUN}/muscles/postures.npz",
+        f"{RUN}/muscles/postures_{{purpose}}.npz",
     log:
-        f"{RUN}/logs/muscle_postures.log",
+        f"{RUN}/logs/muscle_postures/{{purpose}}.log",
     benchmark:
-        f"{RUN}/benchmarks/muscle_postures.tsv"
+        f"{RUN}/benchmarks/muscle_postures/{{purpose}}.tsv"
     conda:
         "../envs/generation.yaml"
+    wildcard_constraints:
+        purpose="visited|heldout|validation",
     params:
         generation=settings("generation"),
-        per_plane=config["muscles"]["fit"]["characters_per_plane"],
+        per_plane=lambda wildcards: config["muscles"]["postures_per_plane"][wildcards.purpose],
         seed=config["seed"],
     shell:
         "python -m deepdraw.generation postures --characters {input.characters:q}"
         " --start-points {input.start_points:q} --settings {params.generation:q}"
-        " --per-plane {params.per_plane} --seed {params.seed} --output {output:q} > {log:q} 2>&1"
+        " --per-plane {params.per_plane} --key muscles_{wildcards.purpose}"
+        " --seed {params.seed} --output {output:q} > {log:q} 2>&1"
+
+
+rule validate_muscle_model:
+    input:
+        postures=f"{RUN}/muscles/postures_validation.npz",
+        original=config["muscles"]["original_model"],
+        derived=f"{RUN}/muscles/model_corrected.osim",
+    output:
+        table=report(
+            f"{RUN}/muscles/model_validation.csv",
+            caption="../report/muscle_model.rst",
+            category="Muscles",
+        ),
+        figure=report(
+            f"{RUN}/muscles/model_validation.png",
+            caption="../report/muscle_model.rst",
+            category="Muscles",
+        ),
+    log:
+        f"{RUN}/logs/validate_muscle_model.log",
+    benchmark:
+        f"{RUN}/benchmarks/validate_muscle_model.tsv"
+    conda:
+        "../envs/generation.yaml"
+    threads: 2
+    resources:
+        runtime=60,
+    params:
+        jump_tol=config["muscles"]["validation"]["jump_tol_mm"],
+    shell:
+        "python -m deepdraw.muscles validate --postures {input.postures:q}"
+        " --original {input.original:q} --derived {input.derived:q} --jump-tol {params.jump_tol}"
+        " --processes {threads} --table {output.table:q} --figure {output.figure:q} > {log:q} 2>&1"
 
 
 rule fit_muscle_surrogate:
     input:
-        postures=f"{RUN}/muscles/postures.npz",
-        model=config["muscles"]["model"],
+        visited=f"{RUN}/muscles/postures_visited.npz",
+        heldout=f"{RUN}/muscles/postures_heldout.npz",
+        model=muscle_model(),
     output:
         surrogate=f"{RUN}/muscles/surrogate.npz",
         table=report(
@@ -48,9 +106,12 @@ rule fit_muscle_surrogate:
     resources:
         runtime=120,
     params:
-        max_rms=config["muscles"]["fit"]["max_rms_mm"],
-        max_abs=config["muscles"]["fit"]["max_abs_mm"],
+        fit=config["muscles"]["fit"],
+        seed=config["seed"],
     shell:
-        "python -m deepdraw.muscles fit --postures {input.postures:q} --model {input.model:q}"
-        " --out {output.surrogate:q} --report-csv {output.table:q} --report-figure {output.figure:q}"
-        " --max-rms {params.max_rms} --max-abs {params.max_abs} --processes {threads} > {log:q} 2>&1"
+        "python -m deepdraw.muscles fit --visited {input.visited:q} --heldout {input.heldout:q}"
+        " --model {input.model:q} --out {output.surrogate:q} --table {output.table:q}"
+        " --figure {output.figure:q} --max-rms {params.fit[max_rms_mm]}"
+        " --max-abs {params.fit[max_abs_mm]} --step {params.fit[step_deg]}"
+        " --reach {params.fit[reach_deg]} --seed {params.seed} --processes {threads}"
+        " > {log:q} 2>&1"

@@ -225,11 +225,13 @@ def _assemble(characters: StoredCharacters, sources: np.ndarray, samples: list[d
 
 
 def sample_postures(characters: StoredCharacters, start_points: dict[str, np.ndarray],
-                    per_plane: int, settings: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+                    per_plane: int, settings: dict, seed: int,
+                    key: str = "postures") -> tuple[np.ndarray, np.ndarray]:
     """Joint angles the dataset visits, for fitting the muscle surrogate.
 
     Draws ``per_plane`` source characters per plane and augments them exactly as the shards
-    do (same latents, start points and kinematic rejection tests), without muscles.
+    do (same latents, start points and kinematic rejection tests), without muscles. ``key``
+    names the random stream, so that sets drawn for different purposes are independent.
 
     Returns
     -------
@@ -238,7 +240,7 @@ def sample_postures(characters: StoredCharacters, start_points: dict[str, np.nda
     """
     postures, trajectory = [], []
     for plane in settings["planes"]:
-        rng = rng_for(seed, "postures", plane)
+        rng = rng_for(seed, key, plane)
         sources = rng.choice(len(characters.labels), size=per_plane,
                              replace=per_plane > len(characters.labels))
         pending = np.arange(per_plane)
@@ -268,6 +270,7 @@ def _parse(argv=None) -> argparse.Namespace:
     shard.add_argument("--backend", choices=("surrogate", "opensim"), default="surrogate")
     postures = sub.add_parser("postures", help="visited postures for the muscle surrogate fit")
     postures.add_argument("--per-plane", type=int, required=True)
+    postures.add_argument("--key", default="postures", help="name of the random stream")
     for p in (shard, postures):
         p.add_argument("--characters", required=True)
         p.add_argument("--start-points", required=True)
@@ -288,19 +291,15 @@ def main(argv=None) -> None:
     with threadpool_limits(1):
         if args.command == "postures":
             points = {p: augmentation.load_start_points(args.start_points, p) for p in settings["planes"]}
-            postures, trajectory = sample_postures(characters, points, args.per_plane, settings, args.seed)
+            postures, trajectory = sample_postures(characters, points, args.per_plane, settings, args.seed,
+                                                  args.key)
             with atomic_path(args.output) as tmp:
                 with open(tmp, "wb") as fh:
                     np.savez(fh, postures=postures, trajectory=trajectory,
                              joint_names=np.array(arm.JOINT_NAMES))
             log.info("%d postures from %d trajectories", len(postures), trajectory.max() + 1)
             return
-        if args.backend == "surrogate":
-            surrogate = muscles.MuscleSurrogate.load(args.surrogate)
-            length_model = surrogate.predict
-        else:
-            def length_model(q):
-                return muscles.muscle_lengths(q, backend="opensim", model_path=args.model)
+        length_model = muscles.length_model(args.backend, args.model, args.surrogate)
         points = augmentation.load_start_points(args.start_points, args.plane)
         shard, rejected = generate_shard(characters, points, args.plane, args.shard, settings,
                                          args.seed, length_model)

@@ -1,0 +1,191 @@
+"""Build the muscle surrogate from OpenSim and score it against OpenSim on held-out movements."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from deepdraw.arm import JOINT_MAX, JOINT_MIN, Q0
+from deepdraw.muscles.anatomy import CROSSES_ELBOW, CROSSES_SHOULDER, MUSCLE_NAMES
+from deepdraw.muscles.model_edits import sha256_of
+from deepdraw.muscles.opensim_backend import opensim_lengths
+from deepdraw.muscles.surrogate import CubicGrid, MuscleSurrogate
+from deepdraw.muscles.validation import JUMP_TOL_MM, step_anomalies
+
+log = logging.getLogger(__name__)
+
+
+def shoulder_grid_nodes(postures: np.ndarray, step_deg: float, reach_deg: float):
+    """Grid over the visited shoulder angles and the nodes near them.
+
+    Parameters
+    ----------
+    postures : (n, 4) deg
+        Visited postures (only the three shoulder angles are used).
+    step_deg : float
+        Grid spacing.
+    reach_deg : float
+        Nodes farther than this from every visited posture are not evaluated.
+
+    Returns
+    -------
+    grid : CubicGrid with NaN values (k = number of shoulder-crossing muscles)
+    near : (n_nodes,) bool, the nodes to evaluate (C order)
+    """
+    from scipy.spatial import cKDTree
+
+    shoulder = postures[:, :3]
+    margin = 2 * step_deg
+    lower = np.maximum(shoulder.min(axis=0), JOINT_MIN[:3]) - margin
+    upper = np.minimum(shoulder.max(axis=0), JOINT_MAX[:3]) + margin
+    lower = np.floor(lower / step_deg) * step_deg  # nodes on multiples of the step
+    count = np.ceil((upper - lower) / step_deg).astype(int) + 1
+    grid = CubicGrid(lower, np.full(3, step_deg),
+                     np.full(tuple(count) + (int(CROSSES_SHOULDER.sum()),), np.nan))
+    distance, _ = cKDTree(shoulder).query(grid.nodes(), distance_upper_bound=reach_deg)
+    return grid, np.isfinite(distance)
+
+
+def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
+                    reach_deg: float = 16.0, elbow_step_deg: float = 0.25,
+                    n_fiber_postures: int = 2000, n_range_postures: int = 40, seed: int = 0, processes: int = 1,
+                    extrapolate_mm: float = 5.0) -> MuscleSurrogate:
+    """Tabulate OpenSim into a :class:`MuscleSurrogate` covering the visited ``postures``.
+
+    Parameters
+    ----------
+    model_path : path-like
+        The OpenSim model.
+    postures : (n, 4) deg
+        Postures the generator visits (candidates drawn uniformly, before muscle-based
+        rejection); the shoulder grid is evaluated within ``reach_deg`` of them.
+    step_deg, reach_deg : float
+        Shoulder grid spacing and reach (deg).
+    elbow_step_deg : float
+        Spacing of the elbow sweep over the joint limits (deg).
+    n_fiber_postures : int
+        Random postures (evaluated grid nodes x sweep angles) whose equilibria give the
+        fibre-vs-MTU tables.
+    n_range_postures : int
+        Postures per muscle spread evenly from its shortest to its longest MTU.
+    extrapolate_mm : float
+        The fibre tables extend this far beyond the sampled MTU range along their end
+        slopes, for the few mm by which cubic interpolation can overshoot the nodes.
+    """
+    rng = np.random.default_rng(seed)
+    grid, near = shoulder_grid_nodes(np.asarray(postures, dtype=float), step_deg, reach_deg)
+    nodes = grid.nodes()
+    reference_elbow = float(Q0[3])
+    log.info("shoulder grid %s, %d of %d nodes near the visited postures",
+             grid.values.shape[:3], int(near.sum()), len(nodes))
+    at_nodes = np.column_stack([nodes[near], np.full(int(near.sum()), reference_elbow)])
+    mtu_nodes = opensim_lengths(at_nodes, model_path, "mtu", processes)
+    flat = grid.values.reshape(-1, grid.values.shape[3])
+    flat[near] = mtu_nodes[:, CROSSES_SHOULDER]
+
+    elbow = np.arange(JOINT_MIN[3] - 1.0, JOINT_MAX[3] + 1.0 + elbow_step_deg / 2, elbow_step_deg)
+    sweep_q = np.column_stack([np.tile(Q0[:3], (len(elbow), 1)), elbow])
+    sweep = opensim_lengths(sweep_q, model_path, "mtu", processes)[:, CROSSES_ELBOW]
+    at_reference = opensim_lengths(np.array([[*Q0[:3], reference_elbow]]), model_path, "mtu")[0]
+    both = CROSSES_SHOULDER[CROSSES_ELBOW]  # biarticular columns of the sweep
+    sweep[:, both] -= at_reference[CROSSES_ELBOW][both]  # f already holds their reference part
+
+    surrogate = MuscleSurrogate(CubicGrid(grid.start, grid.step, grid.values), elbow[0],
+                                elbow_step_deg, sweep, np.zeros((25, 2)), np.zeros((25, 2)),
+                                sha256_of(model_path))
+    # Fibre tables: equilibria at grid nodes x sweep angles (exact MTU there by construction).
+    evaluated = np.flatnonzero(near)
+    picks = [np.column_stack([nodes[rng.choice(evaluated, n_fiber_postures)],
+                              rng.choice(elbow[1:-1], n_fiber_postures)])]
+    # Postures evenly spread over each muscle's MTU range (shortest to longest), so that the
+    # tables span it even where equilibria are rare in a random draw.
+    node_mtu = flat[evaluated]
+    elbow_columns = {m: c for c, m in enumerate(np.flatnonzero(CROSSES_ELBOW))}
+    shoulder_columns = {m: c for c, m in enumerate(np.flatnonzero(CROSSES_SHOULDER))}
+    inner = sweep[1:-1]
+    levels = np.linspace(0.0, 1.0, n_range_postures)
+    for m in range(len(MUSCLE_NAMES)):
+        shoulder = np.tile(Q0[:3], (n_range_postures, 1))
+        angle = np.full(n_range_postures, reference_elbow)
+        if CROSSES_SHOULDER[m]:
+            column = node_mtu[:, shoulder_columns[m]]
+            order = np.argsort(column)
+            shoulder = nodes[evaluated[order[np.round(levels * (len(order) - 1)).astype(int)]]]
+        if CROSSES_ELBOW[m]:
+            order = np.argsort(inner[:, elbow_columns[m]])
+            angle = elbow[1:-1][order[np.round(levels * (len(order) - 1)).astype(int)]]
+        picks.append(np.column_stack([shoulder, angle]))
+    fiber_q = np.concatenate(picks)
+    fiber = opensim_lengths(fiber_q, model_path, "fiber", processes)
+    mtu = surrogate.predict_mtu(fiber_q)
+    size = len(fiber_q) + 2
+    mtu_knots, fiber_knots = np.empty((25, size)), np.empty((25, size))
+    for m in range(len(MUSCLE_NAMES)):
+        ok = np.isfinite(mtu[:, m]) & np.isfinite(fiber[:, m])
+        x, y = mtu[ok, m], fiber[ok, m]
+        order = np.argsort(x, kind="stable")
+        x, y = x[order], y[order]
+        keep = np.concatenate([[True], np.diff(x) > 1e-9])
+        x, y = x[keep], y[keep]
+        lo_slope = (y[min(5, len(x) - 1)] - y[0]) / max(x[min(5, len(x) - 1)] - x[0], 1e-9)
+        hi_slope = (y[-1] - y[max(-6, -len(x))]) / max(x[-1] - x[max(-6, -len(x))], 1e-9)
+        x = np.concatenate([[x[0] - extrapolate_mm], x, [x[-1] + extrapolate_mm]])
+        y = np.concatenate([[y[0] - lo_slope * extrapolate_mm], y, [y[-1] + hi_slope * extrapolate_mm]])
+        # All muscles share one knot count: pad by repeating the last knot (np.interp accepts it).
+        mtu_knots[m] = np.pad(x, (0, size - len(x)), mode="edge")
+        fiber_knots[m] = np.pad(y, (0, size - len(y)), mode="edge")
+    surrogate.mtu_knots, surrogate.fiber_knots = mtu_knots, fiber_knots
+    surrogate.info = {"model_sha256": surrogate.model_sha256, "step_deg": step_deg,
+                      "reach_deg": reach_deg, "elbow_step_deg": elbow_step_deg,
+                      "reference_elbow_deg": reference_elbow,
+                      "n_grid_nodes": int(near.sum()), "n_fiber_postures": int(len(fiber_q)),
+                      "n_visited_postures": int(len(postures)), "seed": seed}
+    return surrogate
+
+
+def score(surrogate: MuscleSurrogate, q: np.ndarray, exact: np.ndarray,
+          trajectory: np.ndarray, jump_tol_mm: float = JUMP_TOL_MM) -> dict:
+    """Per-muscle errors of ``surrogate`` against OpenSim ``exact`` (n, 25) on EVERY frame.
+
+    Frames where OpenSim itself failed (NaN) cannot be scored and are counted; frames outside
+    the surrogate's domain are counted (and their movements) -- the generator rejects those.
+    The same errors are also given without the movements in which OpenSim's own length of
+    that muscle jumps (:func:`deepdraw.muscles.validation.step_anomalies`): no smooth
+    surrogate follows a wrapping switch, so those frames measure OpenSim's residual
+    discontinuities rather than the surrogate.
+
+    Returns
+    -------
+    dict of per-muscle arrays ``rms_mm``, ``max_mm`` (every frame), ``rms_mm_continuous``,
+    ``max_mm_continuous``, ``n_frames``, ``n_outside_domain``, ``n_opensim_nan``,
+    ``opensim_jump_movements``; totals ``n_frames_total``, ``n_movements``,
+    ``n_movements_outside_domain``; ``prediction`` and ``error`` (n, 25).
+    """
+    pred = surrogate.predict(q)
+    error = pred - exact
+    scored = np.isfinite(error)
+    _, anomaly = step_anomalies(exact, trajectory)
+    ids, inverse = np.unique(trajectory, return_inverse=True)
+    jumps = np.zeros((len(ids), exact.shape[1]), dtype=bool)
+    np.logical_or.at(jumps, inverse, np.nan_to_num(anomaly) > jump_tol_mm)
+    continuous = scored & ~jumps[inverse]
+    outside = ~np.isfinite(pred)
+    moved_out = np.zeros(len(ids), dtype=bool)
+    np.logical_or.at(moved_out, inverse, outside.any(axis=1))
+
+    def rms_max(mask):
+        with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as sup:
+            sup.filter(RuntimeWarning)
+            return (np.sqrt(np.nanmean(np.where(mask, error, np.nan) ** 2, axis=0)),
+                    np.nanmax(np.where(mask, np.abs(error), -np.inf), axis=0))
+
+    rms, worst = rms_max(scored)
+    rms_c, worst_c = rms_max(continuous)
+    return {"rms_mm": rms, "max_mm": worst, "rms_mm_continuous": rms_c,
+            "max_mm_continuous": worst_c, "n_frames": scored.sum(axis=0),
+            "n_outside_domain": outside.sum(axis=0), "n_opensim_nan": np.isnan(exact).sum(axis=0),
+            "opensim_jump_movements": jumps.sum(axis=0),
+            "n_frames_total": len(q), "n_movements": len(ids),
+            "n_movements_outside_domain": int(moved_out.sum()),
+            "prediction": pred, "error": error}
