@@ -53,7 +53,7 @@ def held_out_trajectories():
     return q, trajectory, opensim_fiber_lengths(q, MODEL)
 
 
-def test_muscle_names_follow_the_spec():
+def test_muscle_names_follow_the_study_order():
     assert len(MUSCLE_NAMES) == 25 and len(set(MUSCLE_NAMES)) == 25
     assert MUSCLE_NAMES[:3] == ("CORB", "DELT1", "DELT2") and MUSCLE_NAMES[-1] == "TRImed"
 

@@ -1,7 +1,8 @@
 """Muscle fibre lengths of the 25 arm muscles: exact OpenSim evaluation and a fast surrogate.
 
 The study sets the four arm coordinates of the MoBL-ARMS OpenSim model at every time step,
-equilibrates the muscles and reads each fibre length (spec section 4). Two backends give that
+equilibrates the muscles and reads each fibre length (Sandbrink et al. 2023, Methods). Two
+backends give that
 map ``q (..., 4) deg -> fibre length (..., 25) mm``:
 
 * ``"opensim"`` (:func:`opensim_fiber_lengths`): exact, per frame. The model couples the
@@ -50,7 +51,7 @@ MUSCLE_NAMES = (
 # Physiological range of a fibre length (mm): the shortest optimal fibre length among the 25
 # muscles is 27 mm (ANC) and the longest 279 mm (LAT3); 5-400 mm brackets every length OpenSim
 # returns at a converged equilibrium inside the visited joint box, while failed equilibria give
-# near-zero or metre-scale values (spec section 4).
+# near-zero or metre-scale values.
 MIN_FIBER_MM = 5.0
 MAX_FIBER_MM = 400.0
 # Largest credible change of one fibre length between consecutive 15-ms frames (mm). Measured on
@@ -59,7 +60,7 @@ MAX_FIBER_MM = 400.0
 # while OpenSim's path-wrapping/equilibrium artefacts jump by 6-1300 mm (LAT3 41 mm, BIClong
 # 100 mm, TMIN 150 mm, TRIlong 1300 mm). 8 mm is 1.5x the largest smooth step.
 MAX_JUMP_MM = 8.0
-STEP_S = 0.015  # s between consecutive frames (spec section 5)
+STEP_S = 0.015  # s between consecutive frames (the study's 15-ms time step)
 # A shoulder muscle uses the OpenSim grid instead of its polynomial only if the polynomial's
 # held-out RMS exceeds this (the accuracy target) and the grid does better.
 GRID_WHEN_RMS_ABOVE_MM = 0.1
