@@ -2,8 +2,7 @@
 
 The study sets the four arm coordinates of the MoBL-ARMS OpenSim model at every time step,
 equilibrates the muscles and reads each fibre length (Sandbrink et al. 2023, Methods). Two
-backends give that
-map ``q (..., 4) deg -> fibre length (..., 25) mm``:
+backends give that map ``q (..., 4) deg -> fibre length (..., 25) mm``:
 
 * ``"opensim"`` (:func:`opensim_fiber_lengths`): exact, per frame. The model couples the
   clavicle and scapula coordinates to ``shoulder_elv`` (CoordinateCouplerConstraints), so the
