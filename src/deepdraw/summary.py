@@ -123,11 +123,15 @@ def _dataset_lines(run: Path) -> list[str]:
         return []
     from deepdraw.io import open_zarr
 
-    attrs = open_zarr(store).attrs
-    counts = attrs.get("n_samples", {})
-    text = ", ".join(f"{k} {v}" for k, v in counts.items()) if isinstance(counts, dict) else ""
-    rejected = sum(json.loads(attrs.get("n_rejected", "{}") or "{}").values())
-    return [f"dataset                    {store} ({text}; {rejected} candidates redrawn)"]
+    ds = open_zarr(store)
+    parts = [f"{ds.sizes.get('sample', 0)} samples"]
+    counts = ds.attrs.get("n_samples")
+    if isinstance(counts, dict) and counts:
+        parts.append(", ".join(f"{k} {v}" for k, v in counts.items()))
+    rejected = json.loads(ds.attrs.get("n_rejected", "") or "{}")
+    if rejected:
+        parts.append(f"{sum(rejected.values())} candidates redrawn")
+    return [f"dataset                    {store} ({'; '.join(parts)}); deepdraw info {store}"]
 
 
 def run_summary(run_dir: str | Path) -> list[str]:
