@@ -87,10 +87,15 @@ def dataset_fingerprint(store: str | os.PathLike, small_file_bytes: int = SMALL_
 
 
 def dataset_record(store: str | os.PathLike) -> dict:
-    """What a model records about its training data: absolute path and fingerprint.
+    """What a model records about its training data: the store's path and fingerprint.
+
+    The path is kept as given: rules pass it relative to the workflow directory
+    (``results/<run>/dataset.zarr``), so the record, like every other output, has the same
+    bytes wherever the workflow runs; the fingerprint identifies the content.
 
     Returns
     -------
-    dict with ``path`` (absolute, str) and ``sha256`` (:func:`dataset_fingerprint`)
+    dict with ``path`` (str, as given, with / separators) and ``sha256``
+    (:func:`dataset_fingerprint`)
     """
-    return {"path": str(Path(store).resolve()), "sha256": dataset_fingerprint(store)}
+    return {"path": Path(store).as_posix(), "sha256": dataset_fingerprint(store)}
