@@ -17,6 +17,7 @@ include: "rules/generation.smk"
 include: "rules/dataset.smk"
 include: "rules/training.smk"
 include: "rules/analysis.smk"
+include: "rules/provenance.smk"
 
 
 rule all:

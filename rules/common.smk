@@ -49,7 +49,12 @@ def surrogate_file():
 
 def all_targets():
     # training and analysis targets (below) are empty when the config has no such sections
-    return [f"{RUN}/dataset.zarr", *training_targets(), *analysis_targets()]
+    return [
+        f"{RUN}/config.yaml",
+        f"{RUN}/dataset.zarr",
+        *training_targets(),
+        *analysis_targets(),
+    ]
 
 
 # Analysis (rules/analysis.smk): models covered and the report target.

@@ -136,6 +136,16 @@ def test_models_table_has_every_model_and_metric(run):
     assert "test_confusion" not in table and "test_n" not in table
 
 
+def test_models_table_shows_the_recorded_dataset(run):
+    path = run / "models" / "recognition" / "sto_3" / "seed0" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["dataset"] = {"path": "results/demo/dataset.zarr", "sha256": "ab" * 32}
+    path.write_text(json.dumps(metrics))
+    table = cli.model_table(run).set_index(["task", "model", "instance"])
+    assert table.loc[("recognition", "sto_3", "seed0"), "dataset_sha256"] == "ab" * 6
+    assert table["dataset_sha256"].isna().sum() == 3
+
+
 def test_models_command(run, capsys):
     assert cli.main(["models", str(run)]) == 0
     out = capsys.readouterr().out

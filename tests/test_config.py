@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,12 @@ def test_bad_yaml_and_missing_files_are_named(tmp_path):
         cfg.read_yaml(listing)
     with pytest.raises(FileNotFoundError, match="absent.yaml"):
         cfg.resolve([tmp_path / "absent.yaml"], ROOT)
+
+
+def test_written_run_config_reproduces_the_run(tmp_path):
+    config = cfg.resolve([ROOT / "config/medium.yaml"], ROOT)
+    cfg.main(["--config", json.dumps(config), "--output", str(tmp_path / "config.yaml")])
+    text = (tmp_path / "config.yaml").read_text()
+    assert text.startswith("# The resolved configuration of this run")
+    # given back as --configfile, it resolves to the same settings
+    assert cfg.resolve([tmp_path / "config.yaml"], ROOT) == config

@@ -55,6 +55,7 @@ def _fake_run(run):
          "untrained_mean": 0.9, "p_bonferroni": 1.0},
     ])
     (run / "analysis" / "report.html").write_text("<html></html>")
+    (run / "config.yaml").write_text("run: demo\n")
 
 
 def test_summary_reads_the_headline_numbers(tmp_path):
@@ -70,6 +71,7 @@ def test_summary_reads_the_headline_numbers(tmp_path):
     assert "trained: up to 0.55 of a layer (recognition / sto_3 / spatiotemporal1" in text
     assert "untrained: up to 0.02" in text
     assert "1 of 2 layers with more direction-tuned units" in text
+    assert f"config                     {run / 'config.yaml'}" in text
     assert "could not be read" not in text
 
 

@@ -158,8 +158,9 @@ def model_table(run_dir: str | Path):
     Reads each ``models/<task>/<arch>/<instance>/metrics.json``, so it also works while a run
     is still training. Returns a ``pandas.DataFrame`` with ``task``, ``model``, ``family``,
     ``instance`` (``seedN`` or ``untrainedN``), ``layers``, ``parameters``, ``epochs`` and the
-    metrics (``test_accuracy``, ``train_accuracy``; ``test_position_error_cm``, ...), sorted by
-    task and model; empty when no model has finished.
+    metrics (``test_accuracy``, ``train_accuracy``; ``test_position_error_cm``, ...) and, when
+    the model recorded it, ``dataset_sha256`` (first 12 hex digits of the fingerprint of the
+    dataset it was trained on), sorted by task and model; empty when no model has finished.
     """
     import pandas as pd
 
@@ -178,6 +179,10 @@ def model_table(run_dir: str | Path):
             for key, value in (metrics.get(split) or {}).items():
                 if key not in ("confusion", "n", "loss") and not isinstance(value, (dict, list)):
                     row[f"{split}_{key}"] = value
+        dataset = metrics.get("dataset")
+        if isinstance(dataset, dict) and dataset.get("sha256"):
+            # the start of the fingerprint, to compare with `deepdraw info --fingerprint`
+            row["dataset_sha256"] = str(dataset["sha256"])[:12]
         rows.append(row)
     table = pd.DataFrame(rows)
     if len(table):

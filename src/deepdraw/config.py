@@ -149,3 +149,32 @@ def iter_properties(schema: dict, prefix: str = "") -> Iterator[tuple[str, dict]
             yield from walk(items, f"{path}[]")
 
     yield from walk(schema, prefix)
+
+
+def write_resolved(config: dict, output: str | os.PathLike) -> None:
+    """Write a run's resolved config as YAML (atomically), with a header saying what it is."""
+    from deepdraw.io import atomic_path
+
+    header = ("# The resolved configuration of this run: config.yaml overlaid with the --configfile\n"
+              "# files, schema defaults filled in. Rerun it with:\n"
+              "#   snakemake --cores 2 --configfile <this file>\n")
+    with atomic_path(output) as tmp:
+        tmp.write_text(header + yaml.safe_dump(config, sort_keys=False, default_flow_style=None,
+                                               width=100))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """CLI of the run_config rule: write the run's resolved config."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m deepdraw.config",
+                                     description=write_resolved.__doc__)
+    parser.add_argument("--config", required=True, help="the resolved config, JSON")
+    parser.add_argument("--output", required=True, help="YAML file to write")
+    args = parser.parse_args(argv)
+    write_resolved(json.loads(args.config), args.output)
+
+
+if __name__ == "__main__":
+    main()

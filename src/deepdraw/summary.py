@@ -141,6 +141,8 @@ def run_summary(run_dir: str | Path) -> list[str]:
     report = run / "analysis" / "report.html"
     if report.is_file():
         lines.append(f"report                     {report.resolve()}")
+    if (run / "config.yaml").is_file():
+        lines.append(f"config                     {run / 'config.yaml'} (all resolved settings)")
     for section in (_dataset_lines, _model_lines, _svm_lines, _tuning_lines):
         try:
             lines += section(run)
