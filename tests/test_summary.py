@@ -68,7 +68,8 @@ def test_summary_reads_the_headline_numbers(tmp_path):
     assert "best position decoder" in text and "sto_3: hand position error 1.80 cm" in text
     assert "spindles 0.240, pairwise 0.790; hand 0.290" in text
     # direction model only: mean over the 2 trained instances of the best layer (0.5, 0.6)
-    assert "trained: up to 0.55 of a layer (recognition / sto_3 / spatiotemporal1" in text
+    assert ("trained: up to 0.55 of a layer (recognition / sto_3 / spatiotemporal1; mean over 2 "
+            "instances)") in text
     assert "untrained: up to 0.02" in text
     assert "1 of 2 layers with more direction-tuned units" in text
     assert f"config                     {run / 'config.yaml'}" in text

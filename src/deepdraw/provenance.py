@@ -3,8 +3,8 @@
 * :func:`git_commit` names the commit of the checkout the code runs from (and whether it had
   uncommitted changes), or ``"unknown"`` outside a git checkout;
 * :func:`dataset_fingerprint` identifies a zarr store by a sha256 over its metadata, its small
-  arrays and the names and sizes of its large chunks, so that it takes seconds even for a
-  store of 100 GB;
+  arrays and the names and sizes of its large chunks, so that it stays fast for a store of
+  100 GB;
 * :func:`dataset_record` bundles the path and the fingerprint for a model's metadata.
 """
 
@@ -19,7 +19,8 @@ UNKNOWN = "unknown"
 # Files up to this size are hashed byte for byte: metadata, attributes and the chunks of the
 # per-sample vectors (labels, splits, latents, start points: ~1 KB per 256-sample chunk), about
 # 40 bytes per sample. Chunks of the time series (spindles, muscle lengths, joints, hand: 0.1-20
-# MB each) enter by name and size only, so 10^6 samples (~100 GB) hash in seconds.
+# MB each) enter by name and size only: 3000 samples (264 MB, 412 files) take 0.03 s, so 10^6
+# samples (~100 GB, ~80,000 files) should take seconds where a full hash reads 100 GB.
 SMALL_FILE_BYTES = 64 << 10
 
 

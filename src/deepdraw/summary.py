@@ -98,12 +98,13 @@ def _tuning_lines(run: Path) -> list[str]:
     for label, part in (("trained", direction[trained]), ("untrained", direction[~trained])):
         if part.empty:
             continue
-        mean = part.groupby(keys)["fraction_tuned"].mean()
-        where = mean.idxmax()
-        where = " / ".join(map(str, where if isinstance(where, tuple) else (where,)))
+        groups = part.groupby(keys)["fraction_tuned"]
+        mean = groups.mean()
+        best = mean.idxmax()
+        n = int(groups.size()[best])
+        where = " / ".join(map(str, best if isinstance(best, tuple) else (best,)))
         lines.append(f"direction-tuned units      {label}: up to {mean.max():.2f} of a layer "
-                     f"({where}; mean over {part['instance'].nunique() if 'instance' in part else 1}"
-                     f" instance(s))")
+                     f"({where}; mean over {n} instance{'s' if n != 1 else ''})")
     comparison = _read_csv(run / "analysis" / "summary" / "comparison.csv")
     if comparison is not None and {"encoding_model", "p_bonferroni"} <= set(comparison.columns):
         rows = comparison[comparison["encoding_model"] == "direction"]
