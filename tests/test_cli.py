@@ -150,6 +150,9 @@ def test_models_command(run, capsys):
     assert cli.main(["models", str(run)]) == 0
     out = capsys.readouterr().out
     assert "0.720" in out and "untrained0" in out and "1.250" in out
+    assert "recognition (3 models)" in out and "position (1 models)" in out
+    position = out[out.index("position (1 models)"):out.index("recognition (3 models)")]
+    assert "position_error" in position and "accuracy" not in position
     assert cli.main(["models", str(run), "--csv"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 5 and lines[0].startswith("task,model,family,instance")

@@ -186,6 +186,9 @@ def model_table(run_dir: str | Path):
         rows.append(row)
     table = pd.DataFrame(rows)
     if len(table):
+        # counts stay integers although untrained controls have no epochs
+        for column in ("layers", "parameters", "epochs"):
+            table[column] = pd.to_numeric(table[column]).astype("Int64")
         table = table.sort_values(["task", "model", "instance"], kind="stable")
     return table.reset_index(drop=True)
 
@@ -196,14 +199,22 @@ def models_main(argv: list[str]) -> int:
     parser.add_argument("run", help="results/<run>")
     parser.add_argument("--csv", action="store_true", help="print CSV instead of a table")
     args = parser.parse_args(argv)
+    import pandas as pd
+
     table = model_table(args.run)
     if table.empty:
         print(f"{args.run}: no finished model yet (no models/*/*/*/metrics.json)")
         return 0
     if args.csv:
         print(table.to_csv(index=False), end="")
-    else:
-        print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
+        return 0
+    # one table per task, with the metrics of that task only
+    for i, (task, part) in enumerate(table.groupby("task", sort=False)):
+        part = part.drop(columns="task").dropna(axis=1, how="all")
+        for column in part.columns.intersection(["layers", "parameters", "epochs"]):
+            part[column] = [("-" if value is pd.NA else str(value)) for value in part[column]]
+        print(("\n" if i else "") + f"{task} ({len(part)} models)")
+        print(part.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
     return 0
 
 

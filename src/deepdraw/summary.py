@@ -60,7 +60,7 @@ def _model_lines(run: Path) -> list[str]:
     if "test_position_error_cm" in table:
         for task, group in table[trained].dropna(subset=["test_position_error_cm"]).groupby("task"):
             best = group.loc[group["test_position_error_cm"].idxmin()]
-            lines.append(f"best {task} decoder{' ' * max(1, 13 - len(task))}{best[name]}: "
+            lines.append(f"{'best ' + task + ' decoder':<26} {best[name]}: "
                          f"hand position error {best['test_position_error_cm']:.2f} cm")
     return lines
 
