@@ -17,9 +17,20 @@ include: "rules/generation.smk"
 include: "rules/dataset.smk"
 include: "rules/training.smk"
 include: "rules/analysis.smk"
+include: "rules/provenance.smk"
 
 
 rule all:
     default_target: True
     input:
         all_targets(),
+
+
+onsuccess:
+    # where to look and the headline numbers; never fails a finished run
+    try:
+        from deepdraw.summary import print_run_summary
+
+        print_run_summary(RUN)
+    except Exception as exc:
+        print(f"run summary unavailable ({exc}); try: deepdraw summary {RUN}")

@@ -52,7 +52,7 @@ def movements(characters, n: int, seed: int) -> list[tuple[str, np.ndarray, np.n
 
 def run(n_samples: int, n_reference: int, seed: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        charset = read_characters(ROOT / "resources/uci_characters_half1429.mat")
+        charset = read_characters(ROOT / "resources/uci_characters_full2858.mat")
         split = split_characters(charset.labels, 0.2, rng_for(seed, "characters", "split"))
         write_characters(charset, Path(tmp) / "characters.zarr", split)
         characters = load_characters(Path(tmp) / "characters.zarr")

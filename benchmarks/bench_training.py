@@ -1,6 +1,6 @@
 """Training and inference throughput of each network family on this machine's CPU.
 
-Builds one network per family (by default the study's best architectures, spec section 6), then
+Builds one network per family (by default the study's best architectures), then
 times ``train_on_batch`` and ``predict_on_batch`` on random inputs of shape (batch, 25, 320, 2)
 after one warm-up batch, and projects the time of one epoch over 10^6 samples (the study's
 dataset size).
@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-# the study's best networks per family (spec section 6)
+# the study's best networks per family (Sandbrink et al. 2023)
 BEST = {
     "spatial_temporal": {"name": "st_best", "family": "spatial_temporal",
                          "spatial_filters": [8, 16, 16, 32], "spatial_kernel": 7,

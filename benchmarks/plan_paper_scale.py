@@ -9,7 +9,7 @@ on this machine, saved as JSON under ``benchmarks/results/``:
 * ``training.json`` (``bench_training.py --json``): training samples/s per family on CPU.
 
 GPU throughput cannot be measured here (no GPU): GPU-hours are given from the study's reported
-cost of 2-4 GPU-hours per network (spec section 8) next to the CPU-hours measured here.
+cost of 2-4 GPU-hours per network next to the CPU-hours measured here.
 Prints one JSON object.
 """
 

@@ -20,11 +20,20 @@ def settings(section):
     return json.dumps(config[section], sort_keys=True)
 
 
+# the config sections that determine the dataset (not training or analysis, which must not
+# rebuild it when they change)
+DATASET_SECTIONS = ("seed", "characters", "split", "generation", "muscles")
+
+
 def config_hash():
     """Hash of the settings that determine the dataset, recorded in its provenance."""
-    keys = ("seed", "characters", "split", "generation", "muscles")
-    text = json.dumps({k: config[k] for k in keys}, sort_keys=True)
+    text = json.dumps({k: config[k] for k in DATASET_SECTIONS}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def dataset_config():
+    """The resolved settings that determine the dataset, as JSON, stored in its attributes."""
+    return json.dumps({k: config[k] for k in DATASET_SECTIONS}, sort_keys=True)
 
 
 def shard_mem_mb():
@@ -48,7 +57,12 @@ def surrogate_file():
 
 def all_targets():
     # training and analysis targets (below) are empty when the config has no such sections
-    return [f"{RUN}/dataset.zarr", *training_targets(), *analysis_targets()]
+    return [
+        f"{RUN}/config.yaml",
+        f"{RUN}/dataset.zarr",
+        *training_targets(),
+        *analysis_targets(),
+    ]
 
 
 # Analysis (rules/analysis.smk): models covered and the report target.

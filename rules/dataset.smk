@@ -17,8 +17,10 @@ rule dataset:
     params:
         split=settings("split"),
         config_hash=config_hash(),
+        config=dataset_config(),
         seed=config["seed"],
     shell:
         "python -m deepdraw.dataset --shards {input.shards:q} --characters {input.characters:q}"
         " --split {params.split:q} --seed {params.seed} --config-hash {params.config_hash}"
+        " --config {params.config:q}"
         " --output {output:q} > {log:q} 2>&1"

@@ -17,7 +17,7 @@ def _rot(axis: str, deg: float) -> np.ndarray:
 
 
 def _hand_by_matrices(q):
-    """Spec section 3 written literally with rotation matrices (independent of arm.py)."""
+    """The study's arm model written literally with rotation matrices (independent of arm.py)."""
     e, s, r, f = q
     shoulder = _rot("y", e) @ _rot("z", s) @ _rot("y", -e) @ _rot("y", r)
     hand = shoulder @ (_rot("x", f) @ [0, -26.0, 0] + np.array([0, -33.0, 0]))

@@ -14,13 +14,19 @@ from deepdraw.characters import (BOX_CM, LETTERS, load_characters, main, preproc
                                  write_characters)
 
 ROOT = Path(__file__).resolve().parents[1]
-HALF = ROOT / "resources" / "uci_characters_half1429.mat"
+FULL = ROOT / "resources" / "uci_characters_full2858.mat"
+HALF = ROOT / "tests" / "data" / "uci_characters_half1429.mat"
 CSV = ROOT / "tests" / "data" / "uci_characters_subset100.csv"
 
 
 @pytest.fixture(scope="module")
 def half():
     return read_characters(HALF)
+
+
+@pytest.fixture(scope="module")
+def full():
+    return read_characters(FULL)
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +59,39 @@ def test_half_file_has_1429_samples_of_20_classes(half):
     assert np.array_equal(half.velocities[5], raw["xtrain"][0, 5][:2].T)
     # ytrain is 1-based into the key, which is in LETTERS order
     assert np.array_equal(half.labels, raw["ytrain"].ravel().astype(int) - 1)
+
+
+def test_full_file_has_2858_samples_of_20_letters(full):
+    assert len(full.velocities) == 2858
+    assert full.letters == LETTERS
+    # class counts of the UCI data set (resources/PROVENANCE.md)
+    counts = dict(zip(LETTERS, np.bincount(full.labels, minlength=20).tolist()))
+    assert counts == {"a": 171, "b": 141, "c": 142, "d": 157, "e": 186, "g": 138, "h": 127,
+                      "l": 174, "m": 125, "n": 130, "o": 141, "p": 131, "q": 124, "r": 119,
+                      "s": 133, "u": 131, "v": 155, "w": 125, "y": 137, "z": 171}
+    assert np.array_equal(full.source_indices, np.arange(2858))
+    # UCI order: the letters run a..z twice, in 40 contiguous blocks
+    assert np.count_nonzero(np.diff(full.labels)) + 1 == 40
+    raw = scipy.io.loadmat(FULL)
+    assert np.array_equal(full.velocities[2000], raw["mixout"][0, 2000][:2].T)
+    # after dropping the zero-velocity steps the characters are 60-182 steps long
+    lengths = [len(p) for p in preprocess(full.velocities)]
+    assert min(lengths) == 60 and max(lengths) == 182
+
+
+def test_half_file_is_contained_in_the_full_file(full, half):
+    """Both MATLAB layouts give the same samples and labels for the 1429 shared characters."""
+    by_key: dict[tuple, list[int]] = {}
+    for j, v in enumerate(full.velocities):
+        by_key.setdefault((len(v), v[0, 0], v[0, 1]), []).append(j)
+    used = set()
+    for i, v in enumerate(half.velocities):
+        matches = [j for j in by_key.get((len(v), v[0, 0], v[0, 1]), [])
+                   if np.array_equal(full.velocities[j], v)]
+        assert len(matches) == 1, f"half sample {i}: {len(matches)} matches in the full file"
+        assert full.labels[matches[0]] == half.labels[i]
+        used.add(matches[0])
+    assert len(used) == 1429
 
 
 def test_csv_has_100_samples_5_per_class(subset):

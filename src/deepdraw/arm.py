@@ -1,6 +1,6 @@
 """Four-degree-of-freedom arm: forward kinematics, Jacobian, vectorised inverse kinematics.
 
-The arm follows the original study (spec section 3; authors' ``pcr_data_utils.Arm``): upper arm
+The arm follows the original study (Sandbrink et al. 2023, Methods; authors' ``pcr_data_utils.Arm``): upper arm
 33 cm and forearm 26 cm; joints in degrees, in the order of :data:`JOINT_NAMES`.  In the shoulder
 frame {S} the shoulder rotation is ``Ry(elv) Rz(shoulder_elv) Ry(-elv) Ry(shoulder_rot)`` and the
 elbow rotation ``Rx(elbow_flexion)``; with the arm hanging along -y,

@@ -2,9 +2,11 @@
 
 Three inputs are accepted, recognised by their content (not their name):
 
-* the full UCI file ``mixoutALL_shifted.mat``: ``mixout`` (1 x n cell of 3 x T arrays) and a
+* the UCI layout of ``mixoutALL_shifted.mat`` and the shipped
+  ``resources/uci_characters_full2858.mat``: ``mixout`` (1 x n cell of 3 x T arrays) and a
   ``consts`` struct with ``charlabels`` (1 x n, 1-based) and ``key`` (cell of letters);
-* the half file ``uci_characters_half1429.mat``: ``xtrain`` (cell), ``ytrain`` (labels), ``key``;
+* the layout of the 1429-sample half (``tests/data/uci_characters_half1429.mat``): ``xtrain``
+  (cell), ``ytrain`` (labels), ``key``;
 * a long CSV with columns ``sample,label,step,vel_x,vel_y,tip_force`` (label = letter).
 
 Each recording holds pen-tip x and y velocity and pen force per 200 Hz step. Preprocessing
@@ -104,8 +106,8 @@ def read_characters(path: str | Path) -> CharacterSet:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path}: character file not found; set characters.file in the config to the UCI "
-            "mixoutALL_shifted.mat, resources/uci_characters_half1429.mat or a long CSV")
+            f"{path}: character file not found; set characters.file in the config to "
+            "resources/uci_characters_full2858.mat, UCI's mixoutALL_shifted.mat or a long CSV")
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     if raw.startswith(_HDF5_MAGIC):

@@ -16,6 +16,7 @@ import numpy as np
 
 from deepdraw import __version__
 from deepdraw.io import atomic_path, open_zarr, rng_for, sample_chunk_encoding, to_zarr
+from deepdraw.provenance import git_commit
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,11 @@ def assign_split(label: np.ndarray, plane: np.ndarray, source_split: np.ndarray,
 
 
 def build_dataset(shard_paths: list[str], characters_path: str, output: str, settings: dict,
-                  seed: int, config_hash: str) -> dict:
+                  seed: int, config_hash: str, config: dict | None = None) -> dict:
     """Concatenate ``shard_paths`` (in the given order) into the dataset store at ``output``.
 
+    ``config``: the resolved settings the dataset was made from, stored as the JSON attribute
+    ``config`` beside the git commit of the code (``git_commit``, ``git_dirty``).
     Returns the provenance attributes written to the store.
     """
     shards = [open_zarr(p) for p in shard_paths]
@@ -80,8 +83,12 @@ def build_dataset(shard_paths: list[str], characters_path: str, output: str, set
     rejected: Counter = Counter()
     for s in shards:
         rejected.update(json.loads(s.attrs["n_rejected"]))
+    code = git_commit()
     attrs = {
         "config_hash": config_hash,
+        "config": json.dumps(config or {}, sort_keys=True),
+        "git_commit": code["commit"],
+        "git_dirty": code["dirty"],
         "deepdraw_version": __version__,
         "seed": seed,
         "muscle_backend": shards[0].attrs["muscle_backend"],
@@ -115,10 +122,12 @@ def main(argv=None) -> None:
     parser.add_argument("--split", required=True, help="the config's split section, JSON")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--config-hash", required=True)
+    parser.add_argument("--config", default="{}",
+                        help="the resolved settings the dataset is made from, JSON")
     parser.add_argument("--output", required=True)
     args = parser.parse_args(argv)
     build_dataset(args.shards, args.characters, args.output, json.loads(args.split), args.seed,
-                  args.config_hash)
+                  args.config_hash, json.loads(args.config))
 
 
 if __name__ == "__main__":

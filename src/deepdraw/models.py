@@ -172,7 +172,7 @@ def layer_plan(arch: dict, input_shape: tuple[int, int, int] = INPUT_SHAPE) -> l
     return plan
 
 
-# The study's architecture search space (spec section 6).
+# The study's architecture search space (Sandbrink et al. 2023, Methods).
 SEARCH_SPACE = {
     "layers": (1, 2, 3, 4),
     "filters": (8, 16, 32, 64),

@@ -1,4 +1,4 @@
-"""Reachable start points for writing characters (spec section 2-3): load or recompute.
+"""Reachable start points for writing characters: load or recompute.
 
 What the original computed (authors' ``dataset/generate_startpoints.py``, read for reference):
 

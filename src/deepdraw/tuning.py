@@ -1,7 +1,7 @@
 """Kinematic tuning of hidden units: batched least squares, statsmodels inference, summaries.
 
 For every unit (channel x spatial position of a layer) and every encoding model of the study
-(spec section 7), the unit's activation at the time steps where the layer's receptive field is
+(Sandbrink et al. 2023), the unit's activation at the time steps where the layer's receptive field is
 centred (``input_step`` of the activations store) is regressed on the hand kinematics there:
 
 =====================  ===============================================
