@@ -15,6 +15,7 @@ include: "rules/startpoints.smk"
 include: "rules/muscles.smk"
 include: "rules/generation.smk"
 include: "rules/dataset.smk"
+include: "rules/datafigures.smk"
 include: "rules/training.smk"
 include: "rules/analysis.smk"
 
