@@ -21,6 +21,7 @@ import base64
 import json
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,22 +117,24 @@ def architecture_labels(models: pd.DataFrame | None, names) -> dict[str, str]:
             labels[name] = str(name).replace("_", " ")
             continue
         family = row.get("family")
+        spatial = _lengths(row.get("arch_spatial_filters"))
         if family == "spatial_temporal":
-            depth = (f"{_lengths(row.get('arch_spatial_filters'))} spatial + "
-                     f"{_lengths(row.get('arch_temporal_filters'))} temporal layers")
+            temporal = _lengths(row.get("arch_temporal_filters"))
+            depth = f"{spatial + temporal} layers ({spatial} spatial, {temporal} temporal)"
         elif family == "spatiotemporal":
-            depth = f"{_lengths(row.get('arch_filters'))} spatiotemporal layers"
+            depth = f"{_lengths(row.get('arch_filters'))} layers"
         elif family == "recurrent":
-            depth = (f"{_lengths(row.get('arch_spatial_filters'))} spatial + "
-                     f"{_lengths(row.get('arch_lstm_units'))} LSTM layers")
+            lstm = _lengths(row.get("arch_lstm_units"))
+            depth = f"{spatial + lstm} layers ({spatial} spatial, {lstm} LSTM)"
         else:
             depth = f"{row.get('n_layers')} layers"
-        labels[name] = f"{FAMILY_LABELS.get(family, str(family))} ({depth})"
-    seen: dict[str, int] = {}
+        labels[name] = f"{FAMILY_LABELS.get(family, str(family))}, {depth}"
+    counts, seen = Counter(labels.values()), Counter()
     for name in sorted(labels):
-        seen[labels[name]] = seen.get(labels[name], 0) + 1
-        if list(labels.values()).count(labels[name]) > 1:
-            labels[name] = f"{labels[name]} #{seen[labels[name]]}"
+        label = labels[name]
+        if counts[label] > 1:
+            seen[label] += 1
+            labels[name] = f"{label} #{seen[label]}"
     return labels
 
 
@@ -346,7 +349,7 @@ def _per_layer_panels(units: pd.DataFrame, selected: pd.DataFrame, arch_labels: 
 
     ``draw(fig, position, sel, trained, title)`` draws one layer's panel and returns its axes.
     Models without any layer of ``min_units`` selected units get no row: they are returned
-    as notes (with their largest count) so the page can say so instead of showing empty
+    (name and largest count per layer) so the page can say so instead of showing empty
     panels. A layer with too few units inside a drawn row shows its count. When no model
     qualifies, the figure holds only that statement (the file exists for ``snakemake --report``).
     """
@@ -359,8 +362,7 @@ def _per_layer_panels(units: pd.DataFrame, selected: pd.DataFrame, arch_labels: 
         if largest >= min_units:
             drawn.append((task, arch, trained))
         else:
-            notes.append(f"{_model_name(task, arch, trained, arch_labels)}: too few {what} "
-                         f"(n={largest} in its best layer; at least {min_units} needed)")
+            notes.append(f"{_model_name(task, arch, trained, arch_labels)} (n={largest})")
     if not drawn:
         fig, ax = plt.subplots(figsize=(7, 1.2))
         ax.set_axis_off()
@@ -764,16 +766,23 @@ def build_sections(*, settings: dict, figures: dict[str, Path], fractions, compa
                    dataset_path=None, dataset_bias=None, notes=None, drawn=None) -> list[Section]:
     """The report's sections in the article's order (add a section or part here).
 
-    ``notes`` (figure name -> list of text) are shown above a figure; ``drawn`` (figure name ->
-    bool) False shows only the notes, for a figure that has nothing but a statement to show.
+    ``notes`` (figure name -> networks left out of it for too few units) become one note
+    above the figure; ``drawn`` (figure name -> bool) False shows only that note, for a figure
+    that has nothing but a statement to show.
     """
     notes, drawn = notes or {}, drawn or {}
 
     def fig(name, alt):
         return Figure.from_file(figures[name], _caption(name, settings), alt)
 
-    def figure_part(name, alt):
-        return Part(notes=list(notes.get(name, [])), figures=[fig(name, alt)] if drawn.get(name, True) else [])
+    def figure_part(name, alt, what):
+        left_out = notes.get(name, [])
+        text = []
+        if left_out:
+            text = [("No figure: too few" if not drawn.get(name, True) else "Not drawn, too few")
+                    + f" {what} (at least {MIN_UNITS} in one layer needed; n = the most in any layer) in: "
+                    + "; ".join(left_out) + "."]
+        return Part(notes=text, figures=[fig(name, alt)] if drawn.get(name, True) else [])
 
     dataset = Section("dataset", "Dataset", intro=[
         "Handwritten characters (UCI Character Trajectories) are augmented (size, rotation, shear, speed), "
@@ -825,13 +834,13 @@ def build_sections(*, settings: dict, figures: dict[str, Path], fractions, compa
                    "otherwise, Bonferroni-corrected over layers.")])])
 
     directions_section = Section("directions", "Preferred directions", parts=[
-        figure_part("directions", "preferred direction histograms"),
+        figure_part("directions", "preferred direction histograms", "direction-tuned units"),
         Part(tables=[html_table(directions_table(directions, arch_labels),
                                 "Direction-tuned units per layer (mean over instances), the study's deviation "
                                 "from uniform D and the Rayleigh test of uniformity (median p).")])])
 
     invariance_section = Section("invariance", "Invariance across planes", parts=[
-        figure_part("invariance", "preferred directions horizontal vs vertical"),
+        figure_part("invariance", "preferred directions horizontal vs vertical", "units tuned in both planes"),
         Part(tables=[html_table(invariance_table(invariance, arch_labels),
                                 "Units tuned to direction in both planes, circular correlation and median "
                                 "difference of their preferred directions, and the R² of the direction model "
