@@ -204,6 +204,7 @@ def test_models_without_enough_tuned_units_are_named_not_drawn_empty(rendered):
 
 def test_a_figure_with_nothing_to_draw_becomes_a_statement(tmp_path):
     _, page = render(tmp_path, tuned={})
+    assert page.sections["tuning"]["note"].startswith("No test of trained against untrained")
     for section in ("directions", "invariance"):
         assert page.sections[section]["img"] == 0
         assert page.sections[section]["note"].startswith("No figure: too few")
@@ -242,3 +243,18 @@ def test_labels():
     labels = report.architecture_labels(models, ["a", "b", "c"])
     # same family and depth: numbered so that rows stay distinguishable
     assert labels == {"a": "spatiotemporal, 2 layers #1", "b": "spatiotemporal, 2 layers #2", "c": "c"}
+
+
+def test_trained_vs_untrained_cells_carry_the_test_when_there_is_one():
+    rows = [{"task": "recognition", "architecture": "st_2x2", "encoding_model": model, "layer": "temporal0",
+             "layer_index": 2, "trained_mean": 0.5, "untrained_mean": 0.1, "n_trained": 2, "n_untrained": 2,
+             "test": test, "p_bonferroni": 0.004} for model, test in (("direction", "paired t"),
+                                                                      ("velocity", np.nan))]
+    table, tested = report.comparison_table(pd.DataFrame(rows), {"st_2x2": "spatial-temporal"})
+    assert tested
+    assert table.to_dict("records") == [{
+        "task": "character recognition", "network": "spatial-temporal", "layer": "L3 temporal",
+        "movement direction: trained vs untrained": "0.50 vs 0.10 (p=0.004)",
+        "velocity: trained vs untrained": "0.50 vs 0.10"}]
+    _, tested = report.comparison_table(pd.DataFrame(rows).assign(test=np.nan), {})
+    assert not tested

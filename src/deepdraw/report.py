@@ -122,7 +122,8 @@ def architecture_labels(models: pd.DataFrame | None, names) -> dict[str, str]:
             temporal = _lengths(row.get("arch_temporal_filters"))
             depth = f"{spatial + temporal} layers ({spatial} spatial, {temporal} temporal)"
         elif family == "spatiotemporal":
-            depth = f"{_lengths(row.get('arch_filters'))} layers"
+            n = _lengths(row.get("arch_filters"))
+            depth = f"{n} layer{'s' if n != 1 else ''}"
         elif family == "recurrent":
             lstm = _lengths(row.get("arch_lstm_units"))
             depth = f"{spatial + lstm} layers ({spatial} spatial, {lstm} LSTM)"
@@ -298,16 +299,18 @@ def plot_learning_curves(histories: list[str], arch_labels: dict, path: Path) ->
 
 
 def plot_fractions(fractions: pd.DataFrame, arch_labels: dict, path: Path) -> None:
-    """Tuned fraction vs layer for each encoding model; rows are (task, architecture)."""
+    """Tuned fraction vs layer for each encoding model; one row (with its title) per network."""
     panels = sorted(set(zip(fractions["task"], fractions["architecture"])))
     models = [m for m in ENCODING_MODELS if m in set(fractions["encoding_model"])]
-    fig, axes = plt.subplots(len(panels), len(models), figsize=(2.7 * len(models), 3.0 * len(panels)),
-                             squeeze=False, sharey=True)
-    for row, (task, arch) in enumerate(panels):
+    fig = plt.figure(figsize=(2.2 * len(models), 2.9 * len(panels)), layout="constrained")
+    subfigures = np.atleast_1d(fig.subfigures(len(panels), 1))
+    for subfig, (task, arch) in zip(subfigures, panels):
+        subfig.suptitle(f"{arch_labels.get(arch, arch)}, {task_label(task)}", x=0.01, ha="left",
+                        fontsize=10, fontweight="bold")
+        axes = np.atleast_1d(subfig.subplots(1, len(models), sharey=True))
         sub = fractions[(fractions["task"] == task) & (fractions["architecture"] == arch)]
         ticks, names = _layer_ticks(sub)
-        for col, model in enumerate(models):
-            ax = axes[row, col]
+        for ax, model in zip(axes, models):
             for trained, style in TRAINED_STYLE.items():
                 data = sub[(sub["encoding_model"] == model) & (sub["trained"] == trained)]
                 if data.empty:
@@ -316,16 +319,12 @@ def plot_fractions(fractions: pd.DataFrame, arch_labels: dict, path: Path) -> No
                 ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", ms=3, capsize=2,
                             color=style["color"], ls=style["ls"], label=style["label"])
             ax.set_xticks(ticks, names, rotation=60, fontsize=7)
+            ax.set_xlim(min(ticks) - 0.5, max(ticks) + 0.5)
             ax.set_ylim(0, 1)
-            if row == 0:
-                ax.set_title(encoding_label(model), fontsize=9)
-            if col == 0:
-                ax.set_ylabel(f"{arch_labels.get(arch, arch)}\n{task_label(task)}\n\nfraction of units tuned",
-                              fontsize=7)
-            if row == len(panels) - 1:
-                ax.set_xlabel("layer", fontsize=8)
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
+            ax.set_title(encoding_label(model), fontsize=8)
+            ax.tick_params(axis="y", labelsize=7)
+        axes[0].set_ylabel("fraction of units tuned", fontsize=8)
+        axes[0].legend(fontsize=7, loc="upper left")
     _save(fig, path)
 
 
@@ -539,20 +538,30 @@ def svm_table(svm: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def comparison_table(comparison: pd.DataFrame, arch_labels: dict) -> pd.DataFrame:
-    """Trained vs untrained tuned fractions; explains a missing test instead of leaving a dash."""
-    focus = comparison[comparison["encoding_model"].isin(["direction", "velocity", "position_cartesian",
-                                                          "label"])].copy()
-    focus["test"] = [t if isinstance(t, str) and t else "none (needs ≥ 2 instances per group)"
-                     for t in focus["test"]]
-    focus = focus.sort_values(["task", "architecture", "encoding_model", "layer_index"])
-    focus = _readable(focus, arch_labels)
-    columns = {"task": "task", "architecture": "network", "encoding_model": "encoding model", "layer": "layer",
-               "trained_mean": "trained: mean", "trained_sd": "trained: SD",
-               "untrained_mean": "untrained: mean", "untrained_sd": "untrained: SD",
-               "n_trained": "n trained", "n_untrained": "n untrained", "test": "test",
-               "statistic": "t", "p_value": "p", "p_bonferroni": "p (Bonferroni)"}
-    return focus[list(columns)].rename(columns=columns)
+def comparison_table(comparison: pd.DataFrame, arch_labels: dict) -> tuple[pd.DataFrame, bool]:
+    """Trained vs untrained tuned fractions, one row per network and layer, one column per model.
+
+    Returns the table and whether any layer has a test (cells then carry its Bonferroni p).
+    """
+    shown = ["direction", "velocity", "position_cartesian", "label"]
+    focus = comparison[comparison["encoding_model"].isin(shown)]
+    tested = bool(focus["test"].map(lambda t: isinstance(t, str) and bool(t)).any())
+
+    def cell(row) -> str:
+        text = f"{row['trained_mean']:.2f} vs {row['untrained_mean']:.2f}"
+        if isinstance(row["test"], str) and row["test"]:
+            text += f" (p={row['p_bonferroni']:.2g})"
+        return text
+
+    focus = focus.assign(cell=focus.apply(cell, axis=1) if len(focus) else [])
+    table = focus.pivot_table(index=["task", "architecture", "layer", "layer_index"], columns="encoding_model",
+                              values="cell", aggfunc="first").reset_index()
+    table.columns.name = None
+    table = table.sort_values(["task", "architecture", "layer_index"])
+    table = _readable(table, arch_labels).drop(columns="layer_index")
+    order = ["task", "architecture", "layer"] + [m for m in shown if m in table]
+    return table[order].rename(columns={"architecture": "network",
+                                        **{m: f"{encoding_label(m)}: trained vs untrained" for m in shown}}), tested
 
 
 def directions_table(directions: pd.DataFrame, arch_labels: dict) -> pd.DataFrame:
@@ -761,6 +770,21 @@ def data_figures(paths: list[str]) -> list[Figure]:
 
 
 # --- assembling the page ----------------------------------------------------------------------
+def comparison_part(comparison: pd.DataFrame, arch_labels: dict) -> Part:
+    """Trained against untrained tuned fractions, with a note when no test was possible."""
+    table, tested = comparison_table(comparison, arch_labels)
+    n_trained = int(comparison["n_trained"].max()) if len(comparison) else 0
+    n_untrained = int(comparison["n_untrained"].max()) if len(comparison) else 0
+    notes = [] if tested else [
+        f"No test of trained against untrained: it needs at least two instances of each (this run has "
+        f"{n_trained} trained and {n_untrained} untrained per network; config training.seeds and "
+        "training.untrained_seeds)."]
+    return Part(title="Trained against untrained", notes=notes, tables=[html_table(
+        table, "Mean fraction of units tuned per layer, trained vs untrained instances of each network; p: "
+        "paired t-test over seeds (Welch's t-test when seeds do not pair up), Bonferroni-corrected over "
+        "layers.")])
+
+
 def build_sections(*, settings: dict, figures: dict[str, Path], fractions, comparison, directions,
                    invariance, targets, study, arch_labels, models=None, svm=None, data_figure_paths=(),
                    dataset_path=None, dataset_bias=None, notes=None, drawn=None) -> list[Section]:
@@ -827,11 +851,7 @@ def build_sections(*, settings: dict, figures: dict[str, Path], fractions, compa
         f"covers; a unit is tuned to a model when the held-out R² exceeds {settings['r2_threshold']} "
         f"({settings['n_test_samples']} test samples per network)."],
         parts=[Part(figures=[fig("fractions", "fraction of tuned units per layer")]),
-               Part(title="Trained against untrained", tables=[html_table(
-                   comparison_table(comparison, arch_labels),
-                   "Fraction of units tuned per layer, trained vs untrained instances (mean, SD over "
-                   "instances); paired t-test over seeds when at least two pairs exist, Welch's t-test "
-                   "otherwise, Bonferroni-corrected over layers.")])])
+               comparison_part(comparison, arch_labels)])
 
     directions_section = Section("directions", "Preferred directions", parts=[
         figure_part("directions", "preferred direction histograms", "direction-tuned units"),
