@@ -322,6 +322,7 @@ def plot_fractions(fractions: pd.DataFrame, arch_labels: dict, path: Path) -> No
             ax.set_xlim(min(ticks) - 0.5, max(ticks) + 0.5)
             ax.set_ylim(0, 1)
             ax.set_title(encoding_label(model), fontsize=8)
+            ax.set_xlabel("layer", fontsize=7)
             ax.tick_params(axis="y", labelsize=7)
         axes[0].set_ylabel("fraction of units tuned", fontsize=8)
         axes[0].legend(fontsize=7, loc="upper left")
