@@ -258,3 +258,24 @@ def test_trained_vs_untrained_cells_carry_the_test_when_there_is_one():
         "velocity: trained vs untrained": "0.50 vs 0.10"}]
     _, tested = report.comparison_table(pd.DataFrame(rows).assign(test=np.nan), {})
     assert not tested
+
+
+@pytest.mark.slow
+def test_report_of_the_test_config_has_every_section(tmp_path):
+    from workflow import make_workdir, snakemake
+
+    workdir = make_workdir(tmp_path)
+    snakemake(workdir, "--cores", "2", "results/test/analysis/report.html")
+    page = Visible()
+    page.feed((workdir / "results/test/analysis/report.html").read_text())
+    assert page.text["h2"] == [f"{k}. {title}" for k, title in enumerate(SECTIONS, 1)]
+    visible = " ".join(" ".join(parts) for parts in page.text.values())
+    for name in CODE_NAMES:
+        assert name not in visible, name
+    assert "{" not in visible
+    # two sample figures (one per plane), the distributions and the animation
+    assert page.sections["dataset"]["img"] == 4
+    for section in ("performance", "tuning", "similarity"):
+        assert page.sections[section]["img"] >= 1, section
+    for section in ("directions", "invariance"):  # a figure, or a statement naming the counts
+        assert page.sections[section]["img"] == 1 or "(n=" in page.sections[section]["note"]
