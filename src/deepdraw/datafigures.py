@@ -152,6 +152,14 @@ def _equal_3d(ax, points: np.ndarray) -> None:
     ax.set_box_aspect((1, 1, 1))
 
 
+def _view(ax, plane: int) -> None:
+    """Look from behind the shoulder: from above for horizontal characters, level for vertical ones.
+
+    The world frame has x forward, y left, z up, so this shows characters as the writer sees them.
+    """
+    ax.view_init(elev=60 if plane == 0 else 15, azim=-155)
+
+
 def _draw_arm_3d(ax, s: dict) -> None:
     """Hand path (cm) and the arm (shoulder, elbow, hand) at a few instants of the movement."""
     move = slice(s["onset"], s["end"])
@@ -164,6 +172,7 @@ def _draw_arm_3d(ax, s: dict) -> None:
         ax.plot(*arm.T, color=plt.cm.Blues(shade), lw=2, marker="o", ms=2.5)
     ax.plot([], [], color=plt.cm.Blues(0.8), lw=2, label="arm (light → dark: time)")
     _equal_3d(ax, np.concatenate([path, points.reshape(-1, 3)]))
+    _view(ax, s["plane"])
     ax.set_xlabel("x (cm)", fontsize=7, labelpad=-2)
     ax.set_ylabel("y (cm)", fontsize=7, labelpad=-2)
     ax.set_zlabel("z (cm)", fontsize=7, labelpad=-2)
@@ -348,7 +357,7 @@ def animate_sample(ds: xr.Dataset, index: int, out_path: str | Path, n_frames: i
     """GIF of the arm drawing sample ``index``: arm (shoulder, elbow, hand) and the path so far.
 
     ``n_frames`` (at most 60) time steps are spread over the movement; the GIF is small
-    (320 x 320 pixels).
+    (360 x 360 pixels).
     """
     if not 2 <= n_frames <= MAX_FRAMES:
         raise ValueError(f"n_frames must be between 2 and {MAX_FRAMES}; got {n_frames}")
@@ -356,9 +365,11 @@ def animate_sample(ds: xr.Dataset, index: int, out_path: str | Path, n_frames: i
     steps = np.unique(np.linspace(s["onset"], s["end"] - 1, n_frames).round().astype(int))
     arms = arm_points(s["joints"][steps])
     path = s["hand"][s["onset"]:s["end"]]
-    fig = plt.figure(figsize=(4, 4), dpi=80)
+    fig = plt.figure(figsize=(4.5, 4.5), dpi=80)
     ax = fig.add_subplot(projection="3d")
     _equal_3d(ax, np.concatenate([path, arms.reshape(-1, 3)]))
+    _view(ax, s["plane"])
+    ax.plot(*path.T, color="0.8", lw=1)  # the whole character, faint, for orientation
     ax.set_xlabel("x (cm)", fontsize=7)
     ax.set_ylabel("y (cm)", fontsize=7)
     ax.set_zlabel("z (cm)", fontsize=7)
