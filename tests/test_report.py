@@ -279,3 +279,12 @@ def test_report_of_the_test_config_has_every_section(tmp_path):
         assert page.sections[section]["img"] >= 1, section
     for section in ("directions", "invariance"):  # a figure, or a statement naming the counts
         assert page.sections[section]["img"] == 1 or "(n=" in page.sections[section]["note"]
+
+
+def test_an_unknown_data_figure_is_refused_by_name(tmp_path):
+    stray = tmp_path / "other.png"
+    stray.write_bytes(b"")
+    with pytest.raises(ValueError, match="other.png"):
+        report.build_sections(settings=SETTINGS, figures={}, fractions=None, comparison=None, directions=None,
+                              invariance=None, targets=None, study=None, arch_labels={},
+                              data_figure_paths=[str(stray)])

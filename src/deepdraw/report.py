@@ -625,8 +625,13 @@ def dataset_facts(dataset_path: str | Path) -> pd.DataFrame:
     if ds.attrs.get("n_rejected"):
         rejected = ds.attrs["n_rejected"]
         rejected = json.loads(rejected) if isinstance(rejected, str) else rejected
-        rows.append(("rejected candidates", ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in rejected.items())
-                     if isinstance(rejected, dict) else str(rejected)))
+        if isinstance(rejected, dict):
+            reasons = {k: v for k, v in rejected.items() if v}
+            text = (f"{sum(reasons.values())} (" + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in reasons.items())
+                    + ")") if reasons else "none"
+        else:
+            text = str(rejected)
+        rows.append(("rejected candidates, redrawn", text))
     rows.append(("time window", f"{ds.sizes['time']} steps of {float(ds['time'][1] - ds['time'][0]) * 1e3:.0f} ms"))
     return pd.DataFrame(rows, columns=["quantity", "value"])
 
@@ -818,7 +823,14 @@ def build_sections(*, settings: dict, figures: dict[str, Path], fractions, compa
             dataset_facts(dataset_path), "Samples per plane and split, letters and how the dataset was "
             "made.", text_columns=("quantity", "value"))]))
     if data_figure_paths:
-        dataset.parts.append(Part(title="What a sample looks like", figures=data_figures(list(data_figure_paths))))
+        titles = {"samples": "What a sample looks like", "distributions": "Distributions over the dataset",
+                  "drawing": "The arm drawing a character"}
+        unknown = [p for p in data_figure_paths if Path(p).stem.split("_")[0] not in titles]
+        data_figures(unknown)  # raises, naming the file
+        for kind, title in titles.items():
+            paths = [p for p in data_figure_paths if Path(p).stem.split("_")[0] == kind]
+            if paths:
+                dataset.parts.append(Part(title=title, figures=data_figures(paths)))
     else:
         dataset.parts.append(Part(notes=["No data figures were given to the report (rule data_figures)."]))
     if dataset_bias is not None:
