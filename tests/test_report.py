@@ -288,3 +288,17 @@ def test_an_unknown_data_figure_is_refused_by_name(tmp_path):
         report.build_sections(settings=SETTINGS, figures={}, fractions=None, comparison=None, directions=None,
                               invariance=None, targets=None, study=None, arch_labels={},
                               data_figure_paths=[str(stray)])
+
+
+def test_many_networks_focus_on_the_best_of_each_family():
+    names = [f"n{k}" for k in range(10)]
+    pairs = {("recognition", n) for n in names} | {("position", n) for n in names}
+    models = pd.DataFrame({"task": ["recognition"] * 10 + ["position"] * 10, "name": names * 2,
+                           "family": ["spatial_temporal", "recurrent"] * 10, "trained": True,
+                           "test_accuracy": list(np.linspace(0.1, 0.9, 10)) + [np.nan] * 10,
+                           "test_position_error_cm": [np.nan] * 10 + list(np.linspace(5, 1, 10))})
+    chosen = report.focus_networks(pairs, models)
+    # highest accuracy / lowest error per family (even names: spatial-temporal, odd: LSTM)
+    assert chosen == {("recognition", "n8"), ("recognition", "n9"), ("position", "n8"), ("position", "n9")}
+    few = set(sorted(pairs)[:3])
+    assert report.focus_networks(few, models) == few

@@ -57,6 +57,9 @@ TRAINED_STYLE = {True: {"color": "tab:blue", "ls": "-", "label": "trained"},
 #: Fewer tuned units than this in a layer: no histogram or correlation is drawn, only a note.
 MIN_UNITS = 5
 N_CLASSES = 20
+#: More (task, architecture) networks than this: figures and per-layer tables show the best of
+#: each family per task (a figure row per network would exceed what matplotlib can draw).
+MAX_NETWORKS = 8
 FIGURES = ("performance", "learning_curves", "fractions", "directions", "invariance", "cka")
 
 #: The study's numbers (Sandbrink et al., eLife 2023; about 10^6 samples, split by sample).
@@ -793,7 +796,8 @@ def comparison_part(comparison: pd.DataFrame, arch_labels: dict) -> Part:
 
 def build_sections(*, settings: dict, figures: dict[str, Path], fractions, comparison, directions,
                    invariance, targets, study, arch_labels, models=None, svm=None, data_figure_paths=(),
-                   dataset_path=None, dataset_bias=None, notes=None, drawn=None) -> list[Section]:
+                   dataset_path=None, dataset_bias=None, notes=None, drawn=None,
+                   focus_note=()) -> list[Section]:
     """The report's sections in the article's order (add a section or part here).
 
     ``notes`` (figure name -> networks left out of it for too few units) become one note
@@ -863,7 +867,7 @@ def build_sections(*, settings: dict, figures: dict[str, Path], fractions, compa
         f"Each hidden unit's activity is regressed on the hand's kinematics at the time its receptive field "
         f"covers; a unit is tuned to a model when the held-out R² exceeds {settings['r2_threshold']} "
         f"({settings['n_test_samples']} test samples per network)."],
-        parts=[Part(figures=[fig("fractions", "fraction of tuned units per layer")]),
+        parts=[Part(notes=list(focus_note), figures=[fig("fractions", "fraction of tuned units per layer")]),
                comparison_part(comparison, arch_labels)])
 
     directions_section = Section("directions", "Preferred directions", parts=[
@@ -906,6 +910,37 @@ def _read_optional(path) -> pd.DataFrame | None:
     return None if path is None else pd.read_csv(path)
 
 
+def focus_networks(pairs: set[tuple[str, str]], models: pd.DataFrame | None,
+                   limit: int = MAX_NETWORKS) -> set[tuple[str, str]]:
+    """The (task, architecture) networks the per-layer figures and tables show.
+
+    All of them up to ``limit``; beyond, the best trained network of each family per task (test
+    accuracy for recognition, smallest position error otherwise), or the first ``limit`` in
+    name order when the models table is missing.
+    """
+    if len(pairs) <= limit:
+        return set(pairs)
+    if models is None:
+        return set(sorted(pairs)[:limit])
+    chosen = set()
+    trained = models[models["trained"]]
+    for (task, _family), group in trained.groupby(["task", "family"]):
+        if "test_accuracy" in group and group["test_accuracy"].notna().any():
+            best = group.loc[group["test_accuracy"].idxmax(), "name"]
+        elif "test_position_error_cm" in group and group["test_position_error_cm"].notna().any():
+            best = group.loc[group["test_position_error_cm"].idxmin(), "name"]
+        else:
+            best = sorted(group["name"])[0]
+        if (task, best) in pairs:
+            chosen.add((task, best))
+    return chosen or set(sorted(pairs)[:limit])
+
+
+def _only(frame: pd.DataFrame, networks: set[tuple[str, str]]) -> pd.DataFrame:
+    keep = [(t, a) in networks for t, a in zip(frame["task"], frame["architecture"])]
+    return frame[keep] if len(frame) else frame
+
+
 def build_report(summary_dir: str, unit_tables: list[str], cka_path: str, targets_path: str,
                  settings: dict, figure_dir: str, html_path: str, *, models_summary: str | None = None,
                  svm_summary: str | None = None, histories: list[str] = (), data_figure_paths: list[str] = (),
@@ -930,6 +965,17 @@ def build_report(summary_dir: str, unit_tables: list[str], cka_path: str, target
         names |= set(models["name"])
     arch_labels = architecture_labels(models, sorted(names))
 
+    pairs = set(zip(fractions["task"], fractions["architecture"]))
+    networks = focus_networks(pairs, models)
+    focus_note = [] if networks == pairs else [
+        f"This run has {len(pairs)} networks; the figures and tables of this and the following sections show "
+        f"the best trained network of each family per task ({len(networks)} networks, with their untrained "
+        "controls). The summary tables beside this report (analysis/summary/*.csv) hold all of them."]
+    study = study_comparison(settings, fractions, directions, invariance, models, svm, arch_labels)
+    fractions, directions, invariance, comparison, units, targets = (
+        _only(frame, networks) for frame in (fractions, directions, invariance, comparison, units, targets))
+    cka = _only(cka, networks)
+
     out = Path(figure_dir)
     figures = {name: out / f"{name}.png" for name in FIGURES}
     if models is not None:
@@ -944,7 +990,6 @@ def build_report(summary_dir: str, unit_tables: list[str], cka_path: str, target
              "invariance": plot_invariance(units, settings["r2_threshold"], arch_labels, figures["invariance"])}
     drawn = {name: len(found) < n_rows for name, found in notes.items()}
     plot_cka(cka, targets, arch_labels, figures["cka"])
-    study = study_comparison(settings, fractions, directions, invariance, models, svm, arch_labels)
     with atomic_path(out / "study_comparison.csv") as tmp:
         study.to_csv(tmp, index=False)
 
@@ -952,8 +997,9 @@ def build_report(summary_dir: str, unit_tables: list[str], cka_path: str, target
                               directions=directions, invariance=invariance, targets=targets, study=study,
                               arch_labels=arch_labels, models=models, svm=svm,
                               data_figure_paths=data_figure_paths, dataset_path=dataset,
-                              dataset_bias=_read_optional(dataset_bias), notes=notes, drawn=drawn)
-    n_models = fractions[["task", "architecture", "instance"]].drop_duplicates().shape[0]
+                              dataset_bias=_read_optional(dataset_bias), notes=notes, drawn=drawn,
+                              focus_note=focus_note)
+    n_models = len(unit_tables)
     title = f"deepdraw: task-driven models of proprioception{f' — run {run}' if run else ''}"
     subtitle = (f"A reproduction of Sandbrink et al. (eLife 2023). {n_models} network instances analysed "
                 f"(trained and untrained), tuning on {settings['n_test_samples']} test samples per network.")
