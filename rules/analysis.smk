@@ -100,7 +100,22 @@ rule analysis_report:
         ),
         cka=f"{ANALYSIS}/similarity/cka.csv",
         targets=f"{ANALYSIS}/similarity/targets.csv",
+        models=f"{MODELS}/summary.csv",
+        svm=svm_summary(),
+        histories=model_histories(),
+        data_figures=data_figure_targets(),
+        dataset=f"{RUN}/dataset.zarr",
     output:
+        performance=report(
+            f"{ANALYSIS}/figures/performance.png",
+            caption="../report/analysis_performance.rst",
+            category="Task performance",
+        ),
+        learning_curves=report(
+            f"{ANALYSIS}/figures/learning_curves.png",
+            caption="../report/analysis_learning_curves.rst",
+            category="Task performance",
+        ),
         fractions=report(
             f"{ANALYSIS}/figures/fractions.png",
             caption="../report/analysis_fractions.rst",
@@ -124,9 +139,13 @@ rule analysis_report:
         study=report(
             f"{ANALYSIS}/figures/study_comparison.csv",
             caption="../report/analysis_study.rst",
-            category="Tuning",
+            category="Comparison with the study",
         ),
-        html=f"{ANALYSIS}/report.html",
+        html=report(
+            f"{ANALYSIS}/report.html",
+            caption="../report/analysis_report.rst",
+            category="Report",
+        ),
     log:
         f"{RUN}/logs/analysis_report.log",
     benchmark:
@@ -135,9 +154,14 @@ rule analysis_report:
         "../envs/analysis.yaml"
     params:
         analysis=settings("analysis"),
+        run=config["run"],
         summary_dir=lambda wildcards, input: input.summary[0].rsplit("/", 1)[0],
         figure_dir=lambda wildcards, output: output.fractions.rsplit("/", 1)[0],
+        # the SVM baseline is optional (config section svm)
+        svm=lambda wildcards, input: ["--svm-summary", *input.svm] if input.svm else [],
     shell:
         "python -m deepdraw.report --summary-dir {params.summary_dir:q} --units {input.units:q}"
         " --cka {input.cka:q} --targets {input.targets:q} --analysis {params.analysis:q}"
+        " --models-summary {input.models:q} {params.svm:q} --histories {input.histories:q}"
+        " --data-figures {input.data_figures:q} --dataset {input.dataset:q} --run {params.run:q}"
         " --figure-dir {params.figure_dir:q} --html {output.html:q} > {log:q} 2>&1"

@@ -60,8 +60,21 @@ def all_targets():
     return [
         f"{RUN}/config.yaml",
         f"{RUN}/dataset.zarr",
+        *data_figure_targets(),
         *training_targets(),
         *analysis_targets(),
+    ]
+
+
+# Data figures (rules/datafigures.smk): samples per plane, distributions, animation.
+DATA_FIGURES = f"{RUN}/figures/dataset"
+
+
+def data_figure_targets():
+    return [
+        *expand(f"{DATA_FIGURES}/samples_{{plane}}.png", plane=PLANES),
+        f"{DATA_FIGURES}/distributions.png",
+        f"{DATA_FIGURES}/drawing.gif",
     ]
 
 
@@ -151,6 +164,24 @@ def model_metrics():
         for arch in training["architectures"]
         for instance in model_instances()
     ]
+
+
+def model_histories():
+    """history.csv of every trained model of the sweep (learning curves in the report)."""
+    training = config.get("training")
+    if not training:
+        return []
+    return [
+        f"{MODELS}/{task}/{arch['name']}/seed{seed}/history.csv"
+        for task in training["tasks"]
+        for arch in training["architectures"]
+        for seed in training_seeds("seeds")
+    ]
+
+
+def svm_summary():
+    """The SVM baseline's summary table, or nothing when the config has no svm section."""
+    return [f"{RUN}/svm/summary.csv"] if "svm" in config else []
 
 
 def training_targets():

@@ -89,6 +89,10 @@ def test_report_embeds_every_figure_and_the_study_table(tmp_path):
     report.build_report(str(tmp_path / "summary"), [str(t) for t in tables], str(tmp_path / "cka.csv"),
                         str(tmp_path / "targets.csv"), settings, str(tmp_path / "fig"), str(tmp_path / "r.html"))
     page = (tmp_path / "r.html").read_text()
-    assert page.count("data:image/png;base64,") == len(report.FIGURES)
+    # without the training summary and histories there are no performance figures; a figure
+    # without enough tuned units is replaced by a statement
+    drawn = [name for name in report.FIGURES if name not in ("performance", "learning_curves")]
+    assert all((tmp_path / "fig" / f"{name}.png").exists() for name in drawn)
+    assert page.count("data:image/png;base64,") + page.count("No figure: too few") == len(drawn)
     assert "beside the study" in page and "Rayleigh" in page
     assert (tmp_path / "fig" / "study_comparison.csv").exists()
