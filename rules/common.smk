@@ -122,7 +122,8 @@ def training_threads():
 # the config; the profiles add only where jobs run (SLURM partition, account, GPU gres, groups).
 def training_mem_mb():
     """Memory (MiB) of a train_model job: ~4 GB for TensorFlow, the model and two streamed
-    windows of zarr chunks, plus the input cache bound (training.cache_max_mb) when caching is on."""
+    windows of zarr chunks, plus the input cache bound (training.cache_max_mb) when caching is on.
+    """
     training = config.get("training", {})
     caching = str(training.get("cache_inputs", "auto")).lower() != "false"
     return 4000 + (int(training.get("cache_max_mb", 4000)) if caching else 0)
