@@ -250,6 +250,7 @@ def test_metrics_record_device_build_and_precision(toy, tmp_path):
     runtime = json.loads((tmp_path / "run/metrics.json").read_text())["runtime"]
     assert runtime == metrics["runtime"]
     assert runtime["precision"] == "mixed_bfloat16" and runtime["jit_compile"] is False
+    assert runtime["deterministic_ops"] is True
     gpus = tf.config.list_physical_devices("GPU")
     assert runtime["device"] == ("GPU" if gpus else "CPU")
     assert "/physical_device:CPU:0" in runtime["physical_devices"]
@@ -276,3 +277,13 @@ def test_gpu_job_without_gpu_fails_unless_fallback_allowed(toy, tmp_path):
     metrics = train(toy, "recognition", TINY, {**settings, "allow_cpu_fallback": True}, 0,
                     tmp_path / "fallback", device="gpu")
     assert metrics["runtime"]["device"] == "CPU" and (tmp_path / "fallback/model.keras").exists()
+
+
+def test_jit_compile_runs_with_xla_and_says_it_is_not_deterministic(toy, tmp_path):
+    """Keras compiles nothing with XLA under TensorFlow's op determinism: a jit_compile run
+    turns determinism off and records that it did."""
+    settings = {**SETTINGS, "max_epochs": 1, "jit_compile": True}
+    metrics = train(toy, "recognition", TINY, settings, 0, tmp_path / "run")
+    assert metrics["runtime"]["jit_compile"] is True
+    assert metrics["runtime"]["deterministic_ops"] is False
+    assert np.isfinite(metrics["test"]["loss"])

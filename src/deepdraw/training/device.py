@@ -19,8 +19,13 @@ DEVICES = ("auto", "gpu", "cpu")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
-def configure_tensorflow(seed: int, threads: int | None = None) -> None:
-    """Seed all generators and make TensorFlow ops deterministic (identical weights per seed)."""
+def configure_tensorflow(seed: int, threads: int | None = None,
+                         deterministic: bool = True) -> None:
+    """Seed all generators and make TensorFlow ops deterministic (identical weights per seed).
+
+    ``deterministic=False`` leaves TensorFlow's op determinism off: Keras compiles nothing with
+    XLA while it is on, so runs with ``jit_compile`` give up bit-identical reruns.
+    """
     import keras
     import tensorflow as tf
 
@@ -31,7 +36,13 @@ def configure_tensorflow(seed: int, threads: int | None = None) -> None:
         except RuntimeError:  # TensorFlow already started in this process (tests, notebooks)
             log.warning("TensorFlow already initialised; thread settings unchanged")
     keras.utils.set_random_seed(int(seed))
-    tf.config.experimental.enable_op_determinism()
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        # no public switch back (a process that trained deterministically before, e.g. tests)
+        from tensorflow.python.framework.config import disable_op_determinism
+
+        disable_op_determinism()
 
 
 def cuda_build() -> bool:
@@ -92,19 +103,23 @@ def runtime_info(device: str, precision: str, jit_compile: bool) -> dict:
     -------
     dict
         ``device`` ("GPU"/"CPU"), ``physical_devices`` (``tf.config.list_physical_devices``
-        names), ``cuda_build``, ``tensorflow`` version, ``precision``, ``jit_compile``.
+        names), ``cuda_build``, ``tensorflow`` version, ``precision``, ``jit_compile``,
+        ``deterministic_ops`` (TensorFlow's op determinism: bit-identical reruns).
     """
     import tensorflow as tf
+    from tensorflow.python.framework.config import is_op_determinism_enabled
 
     visible = {d.name for d in tf.config.get_visible_devices()}
     info = {"device": device,
             "physical_devices": [d.name for d in tf.config.list_physical_devices()
                                  if d.name in visible],
             "cuda_build": cuda_build(), "tensorflow": tf.__version__,
-            "precision": precision, "jit_compile": bool(jit_compile)}
+            "precision": precision, "jit_compile": bool(jit_compile),
+            "deterministic_ops": bool(is_op_determinism_enabled())}
     log.info("training on %s: devices %s, TensorFlow %s (CUDA build: %s), precision %s, "
-             "XLA jit_compile %s", device, info["physical_devices"], info["tensorflow"],
-             info["cuda_build"], precision, info["jit_compile"])
+             "XLA jit_compile %s, deterministic ops %s", device, info["physical_devices"],
+             info["tensorflow"], info["cuda_build"], precision, info["jit_compile"],
+             info["deterministic_ops"])
     return info
 
 

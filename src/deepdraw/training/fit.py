@@ -108,9 +108,13 @@ def _build(arch, task, train: ZarrBatches, opts: dict, seed: int):
 
 def _start(seed: int, threads, opts: dict, device: str | None) -> dict:
     """Seed TensorFlow, choose the device and return the record of what the job runs on."""
-    configure_tensorflow(seed, threads)
+    jit = bool(opts["jit_compile"])
+    if jit:
+        log.warning("jit_compile: XLA cannot run with TensorFlow's deterministic ops, which stay"
+                    " off; reruns and resumed runs may differ in the last bits")
+    configure_tensorflow(seed, threads, deterministic=not jit)
     used = select_device(device or opts["device"], bool(opts["allow_cpu_fallback"]))
-    return runtime_info(used, opts["precision"], opts["jit_compile"])
+    return runtime_info(used, opts["precision"], jit)
 
 
 def _describe(arch, task, seed, model, trained: bool) -> dict:
@@ -165,6 +169,8 @@ def train(dataset, task: str, arch: dict, settings: dict, seed: int, output_dir,
     ckpt.mkdir(parents=True, exist_ok=True)
     opts, train_src, val_src, test_src = _sources(dataset, task, settings, seed, threads)
     model, _ = _build(arch, task, train_src, opts, seed)
+    # Keras falls back to no XLA for layers or settings that do not support it: record the fact
+    runtime["jit_compile"] = bool(model.jit_compile)
     log.info("%s: %d parameters, %d/%d/%d train/validation/test samples", model.name,
              model.count_params(), train_src.n_samples, val_src.n_samples, test_src.n_samples)
 
