@@ -153,6 +153,27 @@ def training_threads():
     return config.get("training", {}).get("threads", 1)
 
 
+# Job resources live in the rules (memory, runtime, threads) and in these helpers, computed from
+# the config; the profiles add only where jobs run (SLURM partition, account, GPU gres, groups).
+def training_mem_mb():
+    """Memory (MiB) of a train_model job: ~4 GB for TensorFlow, the model and two streamed
+    windows of zarr chunks, plus the input cache bound (training.cache_max_mb) when caching is on.
+    """
+    training = config.get("training", {})
+    caching = str(training.get("cache_inputs", "auto")).lower() != "false"
+    return 4000 + (int(training.get("cache_max_mb", 4000)) if caching else 0)
+
+
+def training_device(wildcards, resources):
+    """--device of a training job: ``gpu`` when the job holds a GPU (``gres`` set by
+    profiles/slurm), so that it fails rather than train on the CPU of a GPU node; otherwise
+    the config's training.device."""
+    device = config["training"].get("device", "auto")
+    if device == "auto" and "gpu" in str(getattr(resources, "gres", None) or ""):
+        return "gpu"
+    return device
+
+
 def model_metrics():
     """metrics.json of every trained model and untrained control of the sweep."""
     training = config.get("training")

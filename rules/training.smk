@@ -18,19 +18,20 @@ rule train_model:
         "../envs/training.yaml"
     threads: training_threads()
     resources:
-        mem_mb=8000,
+        mem_mb=training_mem_mb(),
         runtime=720,
-        # GPU node on SLURM (profiles/slurm); ignored by a local run, which uses the CPU
-        gres="gpu:1",
     params:
         arch=lambda wildcards: architecture(wildcards.arch),
         settings=training_settings(),
         outdir=lambda wildcards: f"{MODELS}/{wildcards.task}/{wildcards.arch}/seed{wildcards.seed}",
+        # gpu when profiles/slurm gives the job a GPU (gres): it must then train on it
+        device=training_device,
     shell:
         # checkpoint/ beside the outputs survives a kill: rerunning resumes from the last epoch
         "python -m deepdraw.training train --dataset {input.dataset:q} --task {wildcards.task}"
         " --arch {params.arch:q} --settings {params.settings:q} --seed {wildcards.seed}"
-        " --threads {threads} --output-dir {params.outdir:q} > {log:q} 2>&1"
+        " --threads {threads} --device {params.device} --output-dir {params.outdir:q}"
+        " > {log:q} 2>&1"
 
 
 rule untrained_model:
@@ -49,16 +50,16 @@ rule untrained_model:
     resources:
         mem_mb=4000,
         runtime=60,
-        gres="gpu:1",
     params:
         arch=lambda wildcards: architecture(wildcards.arch),
         settings=training_settings(),
         outdir=lambda wildcards: f"{MODELS}/{wildcards.task}/{wildcards.arch}/untrained{wildcards.seed}",
+        device=training_device,
     shell:
         "python -m deepdraw.training untrained --dataset {input.dataset:q}"
         " --task {wildcards.task} --arch {params.arch:q} --settings {params.settings:q}"
-        " --seed {wildcards.seed} --threads {threads} --output-dir {params.outdir:q}"
-        " > {log:q} 2>&1"
+        " --seed {wildcards.seed} --threads {threads} --device {params.device}"
+        " --output-dir {params.outdir:q} > {log:q} 2>&1"
 
 
 rule summarise_models:

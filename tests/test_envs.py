@@ -1,6 +1,8 @@
 """Conda env files parse, name their channels and agree with pyproject.toml's pins.
 
 Conda channels are unreachable in the development sandbox, so the envs are checked by parsing only.
+The training env installs the CUDA build of TensorFlow (pyproject's ``gpu`` extra); every env gets
+the deepdraw package from its post-deploy script, without dependencies.
 """
 
 import re
@@ -12,15 +14,22 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 ENVS = {"generation": {"opensim", "numpy", "scipy", "zarr", "xarray", "pandas", "h5py"},
-        "training": {"tensorflow-cpu", "keras", "zarr", "xarray", "pandas", "scikit-learn"},
+        "training": {"tensorflow[and-cuda]", "keras", "zarr", "xarray", "pandas", "scikit-learn"},
         "analysis": {"statsmodels", "pandas", "zarr", "xarray", "matplotlib", "scikit-learn"}}
 
 
-def pyproject_pins() -> dict[str, str]:
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+PIN = r"([A-Za-z0-9_.\-]+(?:\[[A-Za-z0-9_,\-]+\])?)==(\S+)"
+
+
+def pyproject_pins(extras=("gpu",)) -> dict[str, str]:
+    """Package (with its extras, e.g. ``tensorflow[and-cuda]``) -> pinned version."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = list(project["dependencies"])
+    for extra in extras:
+        deps += project["optional-dependencies"][extra]
     pins = {}
     for dep in deps:
-        name, version = re.fullmatch(r"([A-Za-z0-9_.\-]+)==(\S+)", dep).groups()
+        name, version = re.fullmatch(PIN, dep).groups()
         pins[name.lower()] = version
     return pins
 
@@ -31,7 +40,7 @@ def env_pins(env: dict) -> dict[str, str]:
     for dep in env["dependencies"]:
         if isinstance(dep, dict):
             for pip_dep in dep.get("pip", []):
-                m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==(\S+)", pip_dep.split("#")[0].strip())
+                m = re.fullmatch(PIN, pip_dep.split("#")[0].strip())
                 if m:
                     pins[m[1].lower()] = m[2]
             continue
@@ -75,3 +84,24 @@ def test_python_within_requires_python():
         env = yaml.safe_load((ROOT / "envs" / f"{name}.yaml").read_text())
         py = [d.split("=", 1)[1] for d in env["dependencies"] if isinstance(d, str) and d.startswith("python=")]
         assert py and as_tuple(lo) <= as_tuple(py[0]) < as_tuple(hi), f"{name}: python {py}"
+
+
+def test_gpu_extra_is_the_cuda_build_of_the_pinned_tensorflow():
+    pins = pyproject_pins()
+    assert pins["tensorflow[and-cuda]"] == pins["tensorflow-cpu"]
+    env = env_pins(yaml.safe_load((ROOT / "envs" / "training.yaml").read_text()))
+    # both builds provide the `tensorflow` module: the GPU env must hold only the CUDA one
+    assert env["tensorflow[and-cuda]"] == pins["tensorflow-cpu"] and "tensorflow-cpu" not in env
+
+
+@pytest.mark.parametrize("name", sorted(ENVS))
+def test_package_installed_without_dependencies(name):
+    """No env installs deepdraw through pip's requirements (which would pull every pin of
+    pyproject.toml); its post-deploy script does, with --no-deps."""
+    env = yaml.safe_load((ROOT / "envs" / f"{name}.yaml").read_text())
+    pip = [d for dep in env["dependencies"] if isinstance(dep, dict) for d in dep.get("pip", [])]
+    assert not [d for d in pip if d.split("#")[0].strip().startswith(("-e", "--editable", "."))]
+    assert "pip" in env["dependencies"]
+    script = ROOT / "envs" / f"{name}.post-deploy.sh"
+    lines = [line for line in script.read_text().splitlines() if "pip install" in line]
+    assert len(lines) == 1 and "--no-deps" in lines[0] and "--editable" in lines[0]

@@ -149,3 +149,60 @@ def test_sweep_draws_distinct_valid_architectures_from_the_search_space(family):
         if family == "recurrent":
             assert len(arch["spatial_filters"]) in space["lstm_pre_layers"]
             assert arch["lstm_units"][0] in space["lstm_units"]
+
+
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("task", ["recognition", "position_velocity"])
+def test_mixed_precision_keeps_normalisation_and_readout_float32(precision, task):
+    """16-bit compute in the hidden blocks; input standardisation, read-out and outputs float32."""
+    from deepdraw.training import precision_policy
+
+    with precision_policy(precision):
+        model = compile_model(build_model(ARCHS["recurrent"], task, seed=0), task)
+    assert keras.config.dtype_policy().name == "float32"  # restored after the block
+    half = precision.removeprefix("mixed_")
+    assert model.get_layer("spatial1_conv").compute_dtype == half
+    assert model.get_layer("recurrent1").compute_dtype == half
+    for name in ("input_normalization", "readout"):
+        assert model.get_layer(name).compute_dtype == "float32"
+    x = np.random.default_rng(0).normal(size=(2, *INPUT)).astype("float32")
+    out = model.predict_on_batch(x)
+    assert out.dtype == np.float32 and np.all(np.isfinite(out))
+    if task == "recognition":
+        np.testing.assert_allclose(out.sum(axis=1), 1, rtol=1e-5)
+    # float16 needs loss scaling against underflowing gradients; bfloat16 has float32's range
+    scaled = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert scaled == (precision == "mixed_float16")
+
+
+def test_float32_models_unchanged_by_the_precision_option():
+    """Under the default policy no layer gets an explicit dtype: configs equal a plain build."""
+    from deepdraw.training import precision_policy
+
+    plain = build_model(ARCHS["spatial_temporal"], "position", seed=0).get_config()
+    with precision_policy("float32"):
+        scoped = build_model(ARCHS["spatial_temporal"], "position", seed=0).get_config()
+    assert plain == scoped
+    assert {layer["config"]["dtype"]["config"]["name"] for layer in plain["layers"]
+            if isinstance(layer["config"].get("dtype"), dict)} == {"float32"}
+
+
+def test_jit_compile_is_off_unless_asked():
+    """Keras' default ('auto') would compile with XLA wherever a GPU is visible."""
+    import tensorflow as tf
+    from tensorflow.python.framework.config import (disable_op_determinism,
+                                                    is_op_determinism_enabled)
+
+    model = compile_model(build_model(ARCHS["spatiotemporal"], "recognition", seed=0),
+                          "recognition")
+    assert model.jit_compile is False
+    deterministic = is_op_determinism_enabled()
+    # Keras refuses XLA while TensorFlow's op determinism is on (training turns it off for XLA)
+    disable_op_determinism()
+    try:
+        model = compile_model(build_model(ARCHS["spatiotemporal"], "recognition", seed=0),
+                              "recognition", jit_compile=True)
+        assert model.jit_compile is True
+    finally:
+        if deterministic:
+            tf.config.experimental.enable_op_determinism()

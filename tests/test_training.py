@@ -188,3 +188,102 @@ def test_store_without_validation_samples_trains_on_training_loss(toy, tmp_path)
     assert metrics["validation"]["n"] == 0 and np.isnan(metrics["validation"]["position_error_cm"])
     assert metrics["test"]["n"] > 0 and np.isfinite(metrics["test"]["position_error_cm"])
     assert metrics["epochs"] == 2
+
+
+def test_cache_changes_speed_not_batches(toy):
+    """Cached and streamed sources give the same batches, epoch by epoch, through tf.data too."""
+    kwargs = {"batch_size": 48, "shuffle": True, "seed": 3, "shuffle_chunks": 2}
+    streamed = ZarrBatches(toy, "train", "position_velocity", cache="false", **kwargs)
+    cached = ZarrBatches(toy, "train", "position_velocity", cache="true", **kwargs)
+    assert cached.cached and not streamed.cached
+    for epoch in (0, 1):
+        streamed.epoch = cached.epoch = epoch
+        a, b = list(streamed), list(cached)
+        assert len(a) == len(b) == len(streamed)
+        for (xa, ya), (xb, yb) in zip(a, b):
+            np.testing.assert_array_equal(xa, xb)
+            np.testing.assert_array_equal(ya, yb)
+        via_tf = [(x.numpy(), y.numpy()) for x, y in cached.dataset()]
+        assert all(np.array_equal(x, xb) and np.array_equal(y, yb)
+                   for (x, y), (xb, yb) in zip(via_tf, b))
+    for key, value in streamed.statistics().items():
+        np.testing.assert_array_equal(value, cached.statistics()[key])
+
+
+def test_epoch_order_mixes_chunks_and_depends_on_seed_and_epoch(toy):
+    source = ZarrBatches(toy, "train", "recognition", batch_size=32, shuffle=True, seed=0,
+                         shuffle_chunks=2)
+    order = source.epoch_order(0)
+    assert np.array_equal(np.sort(order), np.arange(source.n_samples))
+    np.testing.assert_array_equal(order, source.epoch_order(0))
+    assert not np.array_equal(order, source.epoch_order(1))
+    other = ZarrBatches(toy, "train", "recognition", batch_size=32, shuffle=True, seed=1,
+                        shuffle_chunks=2)
+    assert not np.array_equal(order, other.epoch_order(0))
+    # a batch holds samples of several chunks (storage chunks hold shards' samples in order)
+    chunk_of = np.searchsorted(source.offsets, order, side="right") - 1
+    assert all(len(set(chunk_of[b:b + 32])) > 1 for b in range(0, len(order) - 32, 32))
+    # labels follow the order: the batches are the samples the order names
+    labels = np.concatenate([y for _, y in source])
+    ds = open_zarr(toy)
+    train_labels = ds["label"].values[ds["split"].values == 0]
+    np.testing.assert_array_equal(labels, train_labels[order])
+
+
+def test_cache_auto_follows_the_memory_bound(toy):
+    needed = ZarrBatches(toy, "train", "recognition", 32).cache_mb()
+    assert needed == pytest.approx(800 * (25 * 320 * 2 + 1) * 4 / 1e6, rel=0.01)
+    assert ZarrBatches(toy, "train", "recognition", 32, cache="auto",
+                       cache_max_mb=2 * needed).cached
+    assert not ZarrBatches(toy, "train", "recognition", 32, cache="auto",
+                           cache_max_mb=needed / 2).cached
+    with pytest.raises(ValueError, match="cache_inputs"):
+        ZarrBatches(toy, "train", "recognition", 32, cache="sometimes")
+
+
+def test_metrics_record_device_build_and_precision(toy, tmp_path):
+    """A mixed-precision run on the CPU trains, records what it ran on and outputs float32."""
+    import tensorflow as tf
+
+    settings = {**SETTINGS, "max_epochs": 1, "precision": "mixed_bfloat16"}
+    metrics = train(toy, "position", TINY, settings, 0, tmp_path / "run")
+    runtime = json.loads((tmp_path / "run/metrics.json").read_text())["runtime"]
+    assert runtime == metrics["runtime"]
+    assert runtime["precision"] == "mixed_bfloat16" and runtime["jit_compile"] is False
+    assert runtime["deterministic_ops"] is True
+    gpus = tf.config.list_physical_devices("GPU")
+    assert runtime["device"] == ("GPU" if gpus else "CPU")
+    assert "/physical_device:CPU:0" in runtime["physical_devices"]
+    assert runtime["cuda_build"] == tf.sysconfig.get_build_info().get("is_cuda_build", False)
+    assert keras.config.dtype_policy().name == "float32"  # the run's policy does not leak
+    model = keras.models.load_model(tmp_path / "run/model.keras")
+    assert model.get_layer("spatial1_conv").compute_dtype == "bfloat16"
+    x, _ = next(iter(ZarrBatches(toy, "test", "position", 8)))
+    out = model.predict(x, verbose=0)
+    assert out.dtype == np.float32 and np.isfinite(metrics["test"]["position_error_cm"])
+
+
+def test_gpu_job_without_gpu_fails_unless_fallback_allowed(toy, tmp_path):
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU is visible: a GPU job finds it")
+    settings = {**SETTINGS, "max_epochs": 1}
+    with pytest.raises(RuntimeError, match="sees none.*allow_cpu_fallback"):
+        train(toy, "recognition", TINY, settings, 0, tmp_path / "strict", device="gpu")
+    assert not (tmp_path / "strict").exists()  # failed before writing anything
+    with pytest.raises(RuntimeError, match="allow_cpu_fallback"):
+        untrained(toy, "recognition", TINY, {**settings, "device": "gpu"}, 0, tmp_path / "u")
+    metrics = train(toy, "recognition", TINY, {**settings, "allow_cpu_fallback": True}, 0,
+                    tmp_path / "fallback", device="gpu")
+    assert metrics["runtime"]["device"] == "CPU" and (tmp_path / "fallback/model.keras").exists()
+
+
+def test_jit_compile_runs_with_xla_and_says_it_is_not_deterministic(toy, tmp_path):
+    """Keras compiles nothing with XLA under TensorFlow's op determinism: a jit_compile run
+    turns determinism off and records that it did."""
+    settings = {**SETTINGS, "max_epochs": 1, "jit_compile": True}
+    metrics = train(toy, "recognition", TINY, settings, 0, tmp_path / "run")
+    assert metrics["runtime"]["jit_compile"] is True
+    assert metrics["runtime"]["deterministic_ops"] is False
+    assert np.isfinite(metrics["test"]["loss"])

@@ -1,0 +1,5 @@
+"""``python -m deepdraw.training``: see :mod:`deepdraw.training`."""
+
+from deepdraw.training.cli import main
+
+main()

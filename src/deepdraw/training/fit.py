@@ -1,0 +1,296 @@
+"""Train one network (task, architecture, seed) on ``dataset.zarr``, or save an untrained control.
+
+Training: Adam, cross-entropy (recognition) or variance-weighted MSE (decoding), learning rate
+divided by 4 on a validation plateau (``ReduceLROnPlateau``), early stopping, the best validation
+weights kept. ``BackupAndRestore`` checkpoints weights and optimiser every epoch and the state of
+the other callbacks is saved beside it, so a killed job continues from its last finished epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from deepdraw.io import atomic_path
+from deepdraw.training.callbacks import (_jsonable, make_clock, make_epoch_setter,
+                                         make_state_keeper)
+from deepdraw.training.data import ZarrBatches
+from deepdraw.training.device import (configure_tensorflow, precision_policy, runtime_info,
+                                      select_device)
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = {"batch_size": 256, "learning_rate": 5e-4, "max_epochs": 50, "patience": 8,
+            "plateau_patience": 5, "plateau_factor": 0.25, "min_learning_rate": 1e-6,
+            "shuffle_chunks": 4, "dropout": 0.3, "precision": "float32", "jit_compile": False,
+            "device": "auto", "allow_cpu_fallback": False, "cache_inputs": "auto",
+            "cache_max_mb": 4000}
+
+
+def evaluate(model, source: ZarrBatches, n_classes: int) -> dict:
+    """Metrics of ``model`` on one split: accuracy (+ confusion matrix) or decoding error.
+
+    Returns
+    -------
+    dict
+        recognition: ``accuracy``, ``loss``, ``confusion`` (n_classes x n_classes, rows = true);
+        decoding: ``position_error_cm`` (mean Euclidean error), ``position_rmse_cm``
+        [, ``velocity_error_cm_s``].
+    """
+    from sklearn.metrics import confusion_matrix
+
+    if source.n_samples == 0:
+        # tiny stores may have an empty split: report it rather than fail
+        nan = float("nan")
+        if source.n_out == 0:
+            return {"n": 0, "accuracy": nan, "loss": nan, "confusion": None}
+        return {"n": 0, "position_error_cm": nan, "position_rmse_cm": nan,
+                **({"velocity_error_cm_s": nan} if source.n_out == 6 else {})}
+    truths, preds = [], []
+    for x, y in source:
+        preds.append(model.predict_on_batch(x))
+        truths.append(y)
+    y, p = np.concatenate(truths), np.concatenate(preds)
+    if source.n_out == 0:
+        predicted = p.argmax(axis=1)
+        loss = float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None))))
+        return {"n": int(len(y)), "accuracy": float(np.mean(predicted == y)), "loss": loss,
+                "confusion": confusion_matrix(y, predicted, labels=range(n_classes)).tolist()}
+    err = np.linalg.norm(p[..., :3] - y[..., :3], axis=-1)
+    out = {"n": int(len(y)), "position_error_cm": float(err.mean()),
+           "position_rmse_cm": float(np.sqrt(np.mean(err ** 2)))}
+    if source.n_out == 6:
+        out["velocity_error_cm_s"] = float(np.linalg.norm(p[..., 3:] - y[..., 3:], axis=-1).mean())
+    return out
+
+
+def _sources(dataset, task, settings, seed, threads=None, cache=True):
+    """Options (config values over :data:`DEFAULTS`) and the train/validation/test sources.
+
+    The train and validation inputs (read every epoch) are cached in memory when allowed and
+    within ``cache_max_mb`` together; the test split is read once, from zarr.
+    """
+    opts = {key: settings.get(key, default) for key, default in DEFAULTS.items()}
+    readers = max(2, int(threads or 1))
+    mode = opts["cache_inputs"] if cache else "false"
+    budget = float(opts["cache_max_mb"])
+    common = {"readers": readers, "cache": mode}
+    train = ZarrBatches(dataset, "train", task, opts["batch_size"], shuffle=True, seed=seed,
+                        shuffle_chunks=opts["shuffle_chunks"], cache_max_mb=budget, **common)
+    if train.cached:
+        budget -= train.cache_mb()
+    val = ZarrBatches(dataset, "validation", task, opts["batch_size"], cache_max_mb=budget,
+                      **common)
+    test = ZarrBatches(dataset, "test", task, opts["batch_size"], readers=readers)
+    return opts, train, val, test
+
+
+def _build(arch, task, train: ZarrBatches, opts: dict, seed: int):
+    from deepdraw.models import build_model, compile_model
+
+    stats = train.statistics()
+    arch = {"dropout": opts["dropout"], **arch}
+    # layers take the precision policy current when they are built
+    with precision_policy(opts["precision"]):
+        model = build_model(arch, task, n_classes=train.n_classes, input_shape=train.input_shape,
+                            input_mean=stats["input_mean"], input_std=stats["input_std"],
+                            target_mean=stats.get("target_mean"),
+                            target_std=stats.get("target_std"), seed=seed)
+    return compile_model(model, task, opts["learning_rate"], stats.get("target_std"),
+                         jit_compile=bool(opts["jit_compile"])), stats
+
+
+def _start(seed: int, threads, opts: dict, device: str | None) -> dict:
+    """Seed TensorFlow, choose the device and return the record of what the job runs on."""
+    jit = bool(opts["jit_compile"])
+    if jit:
+        log.warning("jit_compile: XLA cannot run with TensorFlow's deterministic ops, which stay"
+                    " off; reruns and resumed runs may differ in the last bits")
+    configure_tensorflow(seed, threads, deterministic=not jit)
+    used = select_device(device or opts["device"], bool(opts["allow_cpu_fallback"]))
+    return runtime_info(used, opts["precision"], jit)
+
+
+def _describe(arch, task, seed, model, trained: bool) -> dict:
+    from deepdraw.models import n_layers
+
+    return {"task": task, "name": arch.get("name", arch["family"]), "family": arch["family"],
+            "architecture": arch, "seed": int(seed), "trained": trained,
+            "n_layers": n_layers(arch), "n_parameters": int(model.count_params())}
+
+
+def train(dataset, task: str, arch: dict, settings: dict, seed: int, output_dir,
+          threads: int | None = None, extra_callbacks=(), device: str | None = None) -> dict:
+    """Train one model and write ``model.keras``, ``history.csv``, ``metrics.json``, ``tensorboard/``.
+
+    Parameters
+    ----------
+    dataset : path
+        ``dataset.zarr``.
+    task : {"recognition", "position", "position_velocity"}
+    arch : dict
+        Architecture (:mod:`deepdraw.models`).
+    settings : dict
+        The config's ``training`` section (``batch_size``, ``learning_rate``, ``max_epochs``,
+        ``patience``, ``plateau_patience``, ``plateau_factor``, ``min_learning_rate``,
+        ``shuffle_chunks``, ``dropout``, ``precision``, ``jit_compile``, ``device``,
+        ``allow_cpu_fallback``, ``cache_inputs``, ``cache_max_mb``); missing keys take
+        :data:`DEFAULTS`.
+    seed : int
+        Seed of initialisation, dropout and data order.
+    output_dir : path
+        Outputs; ``checkpoint/`` inside it holds the resumable state until the run completes.
+    threads : int, optional
+        TensorFlow thread pool size.
+    extra_callbacks : sequence of keras callbacks
+        Appended to the training callbacks (tests use one to interrupt a run).
+    device : {"auto", "gpu", "cpu"}, optional
+        Overrides ``settings["device"]``: the workflow passes ``gpu`` for jobs that hold a GPU.
+
+    Returns
+    -------
+    dict
+        The metrics written to ``metrics.json``; ``runtime`` records the device, the
+        TensorFlow build, the precision and ``jit_compile``.
+    """
+    import keras
+    import pandas as pd
+
+    opts = {key: settings.get(key, default) for key, default in DEFAULTS.items()}
+    runtime = _start(seed, threads, opts, device)
+    out = Path(output_dir)
+    ckpt = out / "checkpoint"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    opts, train_src, val_src, test_src = _sources(dataset, task, settings, seed, threads)
+    model, _ = _build(arch, task, train_src, opts, seed)
+    # Keras falls back to no XLA for layers or settings that do not support it: record the fact
+    runtime["jit_compile"] = bool(model.jit_compile)
+    log.info("%s: %d parameters, %d/%d/%d train/validation/test samples", model.name,
+             model.count_params(), train_src.n_samples, val_src.n_samples, test_src.n_samples)
+
+    # without validation samples (tiny test stores) the schedule follows the training loss
+    monitor = "val_loss" if val_src.n_samples else "loss"
+    if not val_src.n_samples:
+        log.warning("no validation samples: early stopping and lr schedule use the training loss")
+    callbacks = {
+        "early_stopping": keras.callbacks.EarlyStopping(monitor=monitor,
+                                                        patience=opts["patience"]),
+        "plateau": keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor, factor=opts["plateau_factor"], patience=opts["plateau_patience"],
+            min_lr=opts["min_learning_rate"], verbose=1),
+        "checkpoint": keras.callbacks.ModelCheckpoint(
+            str(ckpt / "best.weights.h5"), monitor=monitor, save_best_only=True,
+            save_weights_only=True),
+        "clock": make_clock(),
+    }
+    finished = ckpt / "finished"
+    tensorboard = out / "tensorboard"
+    callback_list = [
+        make_epoch_setter(seed, train_src),
+        *callbacks.values(),
+        keras.callbacks.CSVLogger(str(ckpt / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(tensorboard), write_graph=False),
+        # saves the counters above once they are updated for the epoch
+        make_state_keeper(ckpt / "state.json", callbacks, finished),
+        *extra_callbacks,
+        # last: an epoch counts as done once everything above has recorded it
+        keras.callbacks.BackupAndRestore(str(ckpt / "backup"), delete_checkpoint=False),
+    ]
+    if finished.exists():
+        # killed after training ended but before the outputs were written: nothing to redo
+        log.info("training already finished; writing its outputs")
+    else:
+        model.fit(train_src.dataset(),
+                  validation_data=val_src.dataset() if val_src.n_samples else None,
+                  epochs=opts["max_epochs"], callbacks=callback_list, verbose=2,
+                  shuffle=False)  # shuffled by ZarrBatches, per epoch
+    model.load_weights(ckpt / "best.weights.h5")
+    saved = json.loads((ckpt / "state.json").read_text())
+    state = saved[max(saved, key=int)]
+
+    metrics = _describe(arch, task, seed, model, trained=True)
+    history = pd.read_csv(ckpt / "history.csv")
+    # a resumed run may repeat the epoch it was killed in: keep the last record of each
+    history = history.drop_duplicates("epoch", keep="last").reset_index(drop=True)
+    metrics.update({"epochs": int(len(history)),
+                    "best_epoch": int(history[monitor].idxmin()) + 1,
+                    "settings": opts, "runtime": runtime})
+    for split, source in (("train", train_src.unshuffled()),
+                          ("validation", val_src), ("test", test_src)):
+        metrics[split] = evaluate(model, source, train_src.n_classes)
+    _write_outputs(model, metrics, out, history)
+    # wall-clock time differs between runs: kept apart from the reproducible outputs
+    with atomic_path(out / "timing.json") as tmp:
+        tmp.write_text(json.dumps({"training_time_s": float(state["clock"]["elapsed"])}))
+    shutil.rmtree(ckpt)
+    return metrics
+
+
+def save_model(model, path: str | Path) -> None:
+    """Save ``model`` as a ``.keras`` archive whose bytes depend only on the model.
+
+    Keras writes the save date, zip timestamps and Python object ids (``shared_object_id``,
+    memory addresses) into the archive; the date is dropped, timestamps fixed and the ids
+    numbered in order of appearance, which loads to the same model.
+    """
+    with atomic_path(path) as tmp:
+        raw = tmp.with_name(tmp.name + ".raw.keras")
+        try:
+            model.save(raw)
+            _canonical_archive(raw, tmp)
+        finally:
+            raw.unlink(missing_ok=True)
+
+
+def _canonical_archive(source_path: Path, target_path: Path) -> None:
+    ids: dict[bytes, bytes] = {}
+
+    def renumber(match: re.Match) -> bytes:
+        number = ids.setdefault(match.group(1), str(len(ids)).encode())
+        return b'"shared_object_id": ' + number
+
+    with zipfile.ZipFile(source_path) as source, zipfile.ZipFile(target_path, "w") as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "config.json":
+                data = re.sub(rb'"shared_object_id": (\d+)', renumber, data)
+            elif info.filename == "metadata.json":
+                metadata = json.loads(data)
+                metadata.pop("date_saved", None)
+                data = json.dumps(metadata).encode()
+            entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = info.compress_type
+            target.writestr(entry, data)
+
+
+def _write_outputs(model, metrics: dict, out: Path, history=None) -> None:
+    save_model(model, out / "model.keras")
+    if history is not None:
+        with atomic_path(out / "history.csv") as tmp:
+            history.to_csv(tmp, index=False)
+    with atomic_path(out / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=1, default=_jsonable))
+    log.info("%s: test %s", out, {k: v for k, v in metrics["test"].items() if k != "confusion"})
+
+
+def untrained(dataset, task: str, arch: dict, settings: dict, seed: int, output_dir,
+              threads: int | None = None, device: str | None = None) -> dict:
+    """Save an untrained control: same architecture and input statistics, random weights.
+
+    Writes ``model.keras`` and ``metrics.json`` (test performance at initialisation).
+    """
+    opts = {key: settings.get(key, default) for key, default in DEFAULTS.items()}
+    runtime = _start(seed, threads, opts, device)
+    opts, train_src, _, test_src = _sources(dataset, task, settings, seed, threads, cache=False)
+    model, _ = _build(arch, task, train_src, opts, seed)
+    metrics = _describe(arch, task, seed, model, trained=False)
+    metrics["runtime"] = runtime
+    metrics["test"] = evaluate(model, test_src, train_src.n_classes)
+    _write_outputs(model, metrics, Path(output_dir))
+    return metrics
