@@ -277,3 +277,19 @@ def test_fit_cli_fails_naming_muscles_when_tolerance_is_impossible(tmp_path, cor
         rows = list(csv.DictReader(fh))
     assert [r["muscle"] for r in rows] == list(MUSCLE_NAMES)
     assert {"rms_mm", "max_mm", "frames_outside_domain", "frames_opensim_nan"} <= set(rows[0])
+
+
+def test_clean_islands_replaces_single_branch_nodes_but_keeps_region_boundaries():
+    from deepdraw.muscles.fitting import clean_islands
+
+    axes = [np.arange(n) * 5.0 for n in (9, 8, 7)]
+    a, b, c = np.meshgrid(*axes, indexing="ij")
+    smooth = 100 + 0.3 * a - 0.2 * b + 0.004 * a * c + 0.002 * b ** 2
+    values = np.stack([smooth, smooth + np.where(c >= 15, 10.0, 0.0)], axis=-1)
+    values[4, 4, 3, 0] += 15.0  # an island: one node on another wrapping branch
+    values[0, 0, 0, :] = np.nan  # not evaluated
+    cleaned, replaced = clean_islands(values)
+    assert replaced[4, 4, 3, 0] and replaced[..., 0].sum() == 1
+    assert abs(cleaned[4, 4, 3, 0] - smooth[4, 4, 3]) < 0.05
+    assert not replaced[..., 1].any()  # a boundary between two regions bends along one axis only
+    np.testing.assert_array_equal(cleaned[..., 1], values[..., 1])

@@ -47,6 +47,56 @@ def shoulder_grid_nodes(postures: np.ndarray, step_deg: float, reach_deg: float)
     return grid, np.isfinite(distance)
 
 
+def clean_islands(values: np.ndarray, tol_mm: float = 2.0, rounds: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Replace grid nodes that sit on an isolated wrapping branch by their neighbours' curve.
+
+    A residual OpenSim wrapping switch can put single nodes (islands narrower than the grid
+    spacing) on another branch; cubic interpolation would spread such a node over the 4^3
+    cells around it. A node is an island when its second difference exceeds ``tol_mm`` along
+    at least two of the three axes (a smooth length bends by well under a millimetre over two
+    grid steps; a boundary between two large regions bends along one axis only). It is
+    replaced by the mean of the straight lines through its neighbours along the axes where
+    both neighbours are evaluated. Repeated ``rounds`` times.
+
+    Parameters
+    ----------
+    values : (n0, n1, n2, k) mm, NaN where not evaluated
+
+    Returns
+    -------
+    cleaned : (n0, n1, n2, k)
+    replaced : (n0, n1, n2, k) bool
+    """
+    cleaned = np.array(values, dtype=float)
+    replaced = np.zeros(cleaned.shape, dtype=bool)
+    for _ in range(rounds):
+        bends, lines = [], []
+        for axis in range(3):
+            before = np.full_like(cleaned, np.nan)
+            after = np.full_like(cleaned, np.nan)
+            index = [slice(None)] * 4
+            index[axis] = slice(1, None)
+            target = tuple(index)
+            index[axis] = slice(None, -1)
+            source = tuple(index)
+            before[target] = cleaned[source]
+            after[source] = cleaned[target]
+            lines.append((before + after) / 2)
+            bends.append(np.abs(cleaned - lines[-1]))
+        bends, lines = np.stack(bends), np.stack(lines)
+        with np.errstate(invalid="ignore"):
+            island = (np.sum(bends > tol_mm / 2, axis=0) >= 2) & np.isfinite(cleaned)
+        if not island.any():
+            break
+        with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as sup:
+            sup.filter(RuntimeWarning)
+            estimate = np.nanmean(lines, axis=0)
+        island &= np.isfinite(estimate)
+        cleaned[island] = estimate[island]
+        replaced |= island
+    return cleaned, replaced
+
+
 def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
                     reach_deg: float = 16.0, elbow_step_deg: float = 0.25,
                     n_fiber_postures: int = 2000, n_range_postures: int = 40, seed: int = 0, processes: int = 1,

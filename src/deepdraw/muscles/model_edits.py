@@ -134,7 +134,7 @@ def apply_edits(xml_text: str, edits: list[dict]) -> str:
         params = {k: v for k, v in edit.items() if k not in ("name", "kind", "object", "reason")}
         try:
             EDIT_KINDS[kind](wraps[edit["object"]][1], **params)
-        except TypeError as exc:
+        except (TypeError, ModelEditError) as exc:
             raise ModelEditError(f"model edit {name!r} ({kind}): {exc}") from exc
     ET.indent(root, space="\t")
     return '<?xml version="1.0" encoding="UTF-8" ?>\n' + ET.tostring(root, encoding="unicode") + "\n"

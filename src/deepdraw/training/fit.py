@@ -117,12 +117,14 @@ def _start(seed: int, threads, opts: dict, device: str | None) -> dict:
     return runtime_info(used, opts["precision"], jit)
 
 
-def _describe(arch, task, seed, model, trained: bool) -> dict:
+def _describe(arch, task, seed, model, trained: bool, dataset) -> dict:
     from deepdraw.models import n_layers
+    from deepdraw.provenance import dataset_record
 
     return {"task": task, "name": arch.get("name", arch["family"]), "family": arch["family"],
             "architecture": arch, "seed": int(seed), "trained": trained,
-            "n_layers": n_layers(arch), "n_parameters": int(model.count_params())}
+            "n_layers": n_layers(arch), "n_parameters": int(model.count_params()),
+            "dataset": dataset_record(dataset)}
 
 
 def train(dataset, task: str, arch: dict, settings: dict, seed: int, output_dir,
@@ -214,7 +216,7 @@ def train(dataset, task: str, arch: dict, settings: dict, seed: int, output_dir,
     saved = json.loads((ckpt / "state.json").read_text())
     state = saved[max(saved, key=int)]
 
-    metrics = _describe(arch, task, seed, model, trained=True)
+    metrics = _describe(arch, task, seed, model, trained=True, dataset=dataset)
     history = pd.read_csv(ckpt / "history.csv")
     # a resumed run may repeat the epoch it was killed in: keep the last record of each
     history = history.drop_duplicates("epoch", keep="last").reset_index(drop=True)
@@ -289,7 +291,7 @@ def untrained(dataset, task: str, arch: dict, settings: dict, seed: int, output_
     runtime = _start(seed, threads, opts, device)
     opts, train_src, _, test_src = _sources(dataset, task, settings, seed, threads, cache=False)
     model, _ = _build(arch, task, train_src, opts, seed)
-    metrics = _describe(arch, task, seed, model, trained=False)
+    metrics = _describe(arch, task, seed, model, trained=False, dataset=dataset)
     metrics["runtime"] = runtime
     metrics["test"] = evaluate(model, test_src, train_src.n_classes)
     _write_outputs(model, metrics, Path(output_dir))
