@@ -19,8 +19,9 @@ damped Gauss-Newton/SQP iteration on the KKT system plus an active set for the j
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
-import scipy.optimize
 from numpy.typing import ArrayLike
 
 JOINT_NAMES = ("elv_angle", "shoulder_elv", "shoulder_rot", "elbow_flexion")
@@ -367,7 +368,9 @@ def _solve_step(q_prev: np.ndarray, target: np.ndarray, guess: np.ndarray, max_i
 
 def inverse_kinematics(targets: ArrayLike, q_start: ArrayLike = Q0, *, return_error: bool = False,
                        max_iter: int = 12, tol: float = 1e-6, damping: float = 1e-12,
-                       max_step: float = 20.0, rescue_error: float = 1e-5
+                       max_step: float = 20.0, rescue_error: float = 1e-5,
+                       monitor: Callable[[int, int, np.ndarray], np.ndarray] | None = None,
+                       check_every: int = 32
                        ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Joint trajectories that trace hand targets, all samples at once.
 
@@ -391,10 +394,17 @@ def inverse_kinematics(targets: ArrayLike, q_start: ArrayLike = Q0, *, return_er
     damping : floor of the Levenberg-Marquardt damping, cm^2/deg^2 (bias ~ damping cm).
     max_step : trust-region radius per iteration, deg.
     rescue_error : hand error (cm) above which a converged step is re-solved by the search.
+    monitor : optional ``monitor(t0, t1, q)`` called after steps ``t0 .. t1 - 1`` were solved
+        (every ``check_every`` steps and after the last step), with ``q`` the (n_samples,
+        n_time, 4) solution so far; it returns an (n_samples,) bool mask of samples to stop.
+        A stopped sample is solved no further (its later rows stay NaN): the generator stops a
+        candidate movement as soon as it fails a rejection test, saving the rest of its solve.
+        Every other sample's solution is unchanged (samples are solved independently).
+    check_every : steps between two calls of ``monitor``.
 
     Returns
     -------
-    q : (n_samples, n_time, 4) joint angles, deg; NaN on padding rows.
+    q : (n_samples, n_time, 4) joint angles, deg; NaN on padding rows and after a stop.
     error : (n_samples, n_time) |target - FK(q)| in cm (NaN on padding), if ``return_error``.
     """
     x = _check_targets(targets)
@@ -404,10 +414,12 @@ def inverse_kinematics(targets: ArrayLike, q_start: ArrayLike = Q0, *, return_er
         raise ValueError(f"q_start: must lie inside the joint limits {JOINT_MIN}..{JOINT_MAX} deg")
     q_out = np.full((n, n_time, 4), np.nan)
     valid = ~np.isnan(x).any(axis=-1)
+    alive = np.ones(n, dtype=bool)
+    checked = solved = 0  # steps already passed to the monitor / solved
     for t in range(n_time):
-        rows = np.flatnonzero(valid[:, t])
+        rows = np.flatnonzero(valid[:, t] & alive)
         if rows.size == 0:
-            break  # padding is a suffix, so every later step is padding too
+            break  # padding is a suffix (and stops are final): every later step is empty too
         ref, target = q_prev[rows], x[rows, t]
         if t == 0:
             q_t = _search_step(ref, target)
@@ -421,6 +433,13 @@ def inverse_kinematics(targets: ArrayLike, q_start: ArrayLike = Q0, *, return_er
                 q_t[redo] = _search_step(ref[redo], target[redo])
         q_prev[rows] = q_t
         q_out[rows, t] = q_t
+        if monitor is not None and (t + 1 - checked >= check_every or t + 1 == n_time):
+            alive &= ~np.asarray(monitor(checked, t + 1, q_out), dtype=bool)
+            checked = t + 1
+        solved = t + 1
+    if monitor is not None and checked < solved:
+        # the loop ended on padding before the next check: the monitor sees the last steps
+        monitor(checked, solved, q_out)
     if not return_error:
         return q_out
     return q_out, np.linalg.norm(x - forward_kinematics(q_out), axis=-1)
@@ -429,6 +448,9 @@ def inverse_kinematics(targets: ArrayLike, q_start: ArrayLike = Q0, *, return_er
 def _reference_point(target: np.ndarray, q_prev: np.ndarray, guesses: list[np.ndarray],
                      ftol: float) -> np.ndarray:
     """Per-point SLSQP: argmin |q - q_prev|^2 s.t. FK(q) = target, limits; best over guesses."""
+    # imported here: scipy.optimize costs ~0.4 s of CPU at import and only the reference uses it
+    import scipy.optimize
+
     cons = {"type": "eq", "fun": lambda q: forward_kinematics(q) - target,
             "jac": lambda q: jacobian(q)}
     bounds = list(zip(JOINT_MIN, JOINT_MAX))
