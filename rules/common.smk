@@ -40,7 +40,21 @@ def surrogate_file():
 
 def all_targets():
     # training and analysis targets (below) are empty when the config has no such sections
-    return [f"{RUN}/dataset.zarr", *training_targets(), *analysis_targets()]
+    return [
+        f"{RUN}/dataset.zarr",
+        *dataset_bias_targets(),
+        *training_targets(),
+        *analysis_targets(),
+    ]
+
+
+def dataset_bias_targets():
+    """The rejection-bias report of the dataset (rules/dataset.smk, dataset_bias)."""
+    return [
+        f"{RUN}/dataset/bias.json",
+        f"{RUN}/dataset/bias_start_points.csv",
+        f"{RUN}/dataset/bias.png",
+    ]
 
 
 # Analysis (rules/analysis.smk): models covered and the report target.

@@ -277,6 +277,7 @@ def generate_shard(characters: StoredCharacters, start_points: np.ndarray, plane
         log.warning("%s/%d: %d of %d samples found no valid augmentation in %d attempts",
                     plane, shard, pending.size, n, settings["max_attempts"])
     candidates = candidate_table(table, characters, sources, plane)
+    candidates.attrs.update({"plane": plane, "shard": shard, "n_start_points": len(start_points)})
     rejected = Counter({name[len("reason_"):]: int(candidates[name].values.sum())
                         for name in candidates.data_vars if name.startswith("reason_")})
     rejected["gave_up"] = int(pending.size)
@@ -370,19 +371,15 @@ def _assemble(characters: StoredCharacters, sources: np.ndarray, lengths: np.nda
         Per-sample buffers; the accepted sample k is in slot ``rows[k]``, valid on its first
         ``durations[k]`` steps (later steps hold anything).
 
-    The random stream is used exactly as by one whole-shard computation (the noise of all
-    samples, muscles and steps up to the longest movement, in C order; then the onsets), while
-    the work runs in blocks of :data:`ASSEMBLY_CHUNK` samples: the noise is first drawn only to
-    advance the stream to the onsets, then drawn again block by block from a copy of the stream.
+    The random stream gives first the onsets of all samples, then the noise of all samples,
+    muscles and steps up to the longest movement in C order, so the work can run in blocks of
+    :data:`ASSEMBLY_CHUNK` samples (no shard-sized float64 temporaries) with the same result
+    as one whole-shard computation.
     """
     n = len(rows)
     n_muscles = len(muscles.MUSCLE_NAMES)
     durations = np.asarray(durations, dtype=int)
     longest = int(durations.max()) if n else 1
-    noise_rng = np.random.Generator(type(rng.bit_generator)())
-    noise_rng.bit_generator.state = rng.bit_generator.state
-    for a in range(0, n, ASSEMBLY_CHUNK):
-        rng.standard_normal((min(ASSEMBLY_CHUNK, n - a), n_muscles, longest))
     onsets = spindles.draw_onsets(durations, window, rng)
     inputs = np.empty((n, n_muscles, window, 2), dtype=np.float32)
     placed_lengths = np.empty((n, n_muscles, window), dtype=np.float32)
@@ -393,10 +390,10 @@ def _assemble(characters: StoredCharacters, sources: np.ndarray, lengths: np.nda
         b = min(a + ASSEMBLY_CHUNK, n)
         block = np.ascontiguousarray(np.swapaxes(lengths[rows[a:b], :longest], 1, 2))
         block[np.broadcast_to(after_end[a:b], block.shape)] = np.nan
-        noisy = spindles.add_length_noise(block, latents["noise"][a:b], noise_rng)
+        noisy = spindles.add_length_noise(block, latents["noise"][a:b], rng)
         d, o = durations[a:b], onsets[a:b]
-        inputs[a:b] = spindles.spindle_inputs(spindles.place_in_window(noisy, d, o, window),
-                                              spindles.DT)
+        spindles.spindle_inputs(spindles.place_in_window(noisy, d, o, window), spindles.DT,
+                                out=inputs[a:b])
         placed_lengths[a:b] = spindles.place_in_window(block, d, o, window)
         for source, target in ((hand, placed_hand), (joints, placed_joints)):
             moved = np.swapaxes(source[rows[a:b], :longest], 1, 2)
@@ -491,9 +488,32 @@ def _parse(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30,
+                      top_pad: int = 64 << 20) -> bool:
+    """Let glibc's malloc reuse freed blocks instead of returning them to the kernel.
+
+    The generator allocates and frees temporaries of a few MB per IK round and per assembly
+    block; by default glibc maps each one afresh (``mmap`` above 128 kB) and the kernel zeroes
+    every page on first touch, which measured ~20% of a shard job's CPU time. Serving blocks
+    up to ``mmap_threshold`` bytes from the heap, keeping up to ``trim_threshold`` bytes of
+    free heap and growing it ``top_pad`` bytes at a time removes most of that for ~100 MB more
+    peak memory. Returns False (and changes nothing) where ``mallopt`` is unavailable.
+    """
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    # glibc's parameter numbers: M_TRIM_THRESHOLD -1, M_TOP_PAD -2, M_MMAP_THRESHOLD -3
+    return all(mallopt(param, value) == 1 for param, value in
+               ((-3, mmap_threshold), (-1, trim_threshold), (-2, top_pad)))
+
+
 def main(argv=None) -> None:
     from threadpoolctl import threadpool_limits
 
+    keep_freed_memory()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = _parse(argv)
     settings = json.loads(args.settings)
@@ -526,8 +546,6 @@ def main(argv=None) -> None:
         "n_rejected": json.dumps(dict(sorted(rejected.items()))),
         "n_candidates": int(candidates.sizes["candidate"]),
     })
-    candidates.attrs.update({"plane": args.plane, "shard": args.shard,
-                             "n_start_points": len(points)})
     write_shard(shard, candidates, args.output)
     log.info("%s shard %d: %d samples from %d candidates; rejections %s", args.plane, args.shard,
              shard.sizes["sample"], candidates.sizes["candidate"], dict(rejected))
@@ -541,8 +559,15 @@ def write_shard(shard: xr.Dataset, candidates: xr.Dataset, path: str | Path) -> 
 
     One directory per shard; read the table back with :func:`read_candidates`.
     """
+    from zarr.codecs import ZstdCodec
+
+    encoding = sample_chunk_encoding(shard, 256)
+    for name in encoding:
+        # zstd level 1: the same size as the default level 3 on these float32 arrays (measured
+        # 64 MB for 2,000 samples either way) at 40% of its CPU time; shards are intermediates
+        encoding[name]["compressors"] = [ZstdCodec(level=1)]
     with atomic_path(path) as tmp:
-        to_zarr(shard, tmp, mode="w", encoding=sample_chunk_encoding(shard, 256))
+        to_zarr(shard, tmp, mode="w", encoding=encoding)
         to_zarr(candidates, tmp, mode="a", group=CANDIDATES_GROUP)
 
 
