@@ -399,7 +399,9 @@ def inverse_kinematics(targets: ArrayLike, q_start: ArrayLike = Q0, *, return_er
         n_time, 4) solution so far; it returns an (n_samples,) bool mask of samples to stop.
         A stopped sample is solved no further (its later rows stay NaN): the generator stops a
         candidate movement as soon as it fails a rejection test, saving the rest of its solve.
-        Every other sample's solution is unchanged (samples are solved independently).
+        Every other sample's solution is unchanged (samples are solved independently), up to
+        floating-point rounding (~1e-13 deg: numpy's vectorised kernels may round an
+        element differently depending on the batch size).
     check_every : steps between two calls of ``monitor``.
 
     Returns
