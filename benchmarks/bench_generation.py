@@ -81,6 +81,8 @@ def shard_job(characters: Path, n_samples: int, plane: str, model: Path, surroga
         "shard_samples": accepted,
         "shard_plane": plane,
         "samples_per_cpu_s": accepted / cpu,
+        # the one-core rate of a whole shard job, read by plan_paper_scale.py
+        "shard_samples_per_s": accepted / cpu,
         "shard_cpu_s": cpu,
         "shard_user_s": usage.ru_utime,
         "shard_system_s": usage.ru_stime,
