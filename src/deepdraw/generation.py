@@ -206,8 +206,8 @@ CHECK_EVERY = 32
 
 
 def generate_shard(characters: StoredCharacters, start_points: np.ndarray, plane: str, shard: int,
-                   settings: dict, seed: int, length_model, nan_reason: str = "muscle_nan"
-                   ) -> tuple[xr.Dataset, Counter, xr.Dataset]:
+                   settings: dict, seed: int, length_model, nan_reason: str = "muscle_nan",
+                   check_every: int | None = None) -> tuple[xr.Dataset, Counter, xr.Dataset]:
     """Make the accepted samples of one shard, and the table of every candidate tried.
 
     Parameters
@@ -216,6 +216,9 @@ def generate_shard(characters: StoredCharacters, start_points: np.ndarray, plane
         Maps joint angles (..., 4) deg to muscle lengths (..., 25) mm, NaN where invalid.
     nan_reason : name under which NaN muscle lengths are counted (the surrogate's NaN means
         "outside its validated domain").
+    check_every : IK steps between two rejection checks (default :data:`CHECK_EVERY`); each
+        check calls ``length_model`` once, so a model with a large cost per call (OpenSim loads
+        its model file) is better checked once per movement (``window_steps``).
 
     Returns
     -------
@@ -253,7 +256,8 @@ def generate_shard(characters: StoredCharacters, start_points: np.ndarray, plane
             targets = pad_trajectories([paths[i] for i in fit], int(steps[fit].max()))
             checks = CandidateChecks(targets, steps[fit], settings, length_model, lengths,
                                      pending[fit], nan_reason)
-            q = arm.inverse_kinematics(targets, monitor=checks, check_every=CHECK_EVERY)
+            q = arm.inverse_kinematics(targets, monitor=checks,
+                                       check_every=check_every or CHECK_EVERY)
             for reason, mask in checks.reasons.items():
                 reasons.setdefault(reason, np.zeros(len(pending), dtype=bool))[fit] = mask
             ok[fit] = ~checks.failed
@@ -538,8 +542,11 @@ def main(argv=None) -> None:
         points = augmentation.load_start_points(args.start_points, args.plane)
         # the surrogate is NaN exactly where it is not validated against OpenSim
         nan_reason = "muscle_outside_surrogate" if args.backend == "surrogate" else "muscle_nan"
+        # OpenSim loads the model at every call: one check per movement instead of per block
+        check_every = CHECK_EVERY if args.backend == "surrogate" else settings["window_steps"]
         shard, rejected, candidates = generate_shard(characters, points, args.plane, args.shard,
-                                                     settings, args.seed, length_model, nan_reason)
+                                                     settings, args.seed, length_model, nan_reason,
+                                                     check_every)
     shard.attrs.update({
         "plane": args.plane, "shard": args.shard, "seed": args.seed,
         "muscle_backend": args.backend, "deepdraw_version": __version__,
