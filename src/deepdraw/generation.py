@@ -7,8 +7,12 @@ and that identity only (:func:`deepdraw.io.rng_for`), so a shard's bytes do not 
 Every candidate sample goes through the same rejection tests, vectorised over all pending
 candidates of the shard: the movement must fit in the window, the inverse kinematics must
 trace it (summed hand error) with small joint jerk, and every muscle length must be valid
-(finite, in range, no frame-to-frame jumps, inside the surrogate's validated domain). A
-rejected candidate keeps its source character and draws new latents and a new start point.
+(finite, in range, no frame-to-frame jumps, inside the surrogate's validated domain). The
+tests run every :data:`CHECK_EVERY` IK steps (:class:`CandidateChecks`), so a failing
+candidate is stopped there instead of being solved to its end. A rejected candidate keeps its
+source character and draws new latents and a new start point. Every candidate tried is logged
+in the shard's ``candidates`` group (:func:`candidate_table`, :func:`read_candidates`), the
+input of the rejection-bias report (:mod:`deepdraw.bias`).
 """
 
 from __future__ import annotations
