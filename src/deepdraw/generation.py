@@ -140,7 +140,10 @@ class CandidateChecks:
         self.length_model, self.lengths, self.slot = length_model, lengths, slot
         self.nan_reason = nan_reason
         n = len(durations)
-        self.reasons: dict[str, np.ndarray] = {}
+        # in the order of the tests (the candidate table's first reason follows it); the muscle
+        # reasons follow in the order muscles.valid_trajectories returns them
+        self.reasons: dict[str, np.ndarray] = {k: np.zeros(n, dtype=bool)
+                                               for k in ("tracing_error", "joint_jerk")}
         self.error_sum = np.zeros(n)  # hand error summed over the checked steps, cm
         self.jerk_sq = np.zeros(n)  # squared jerk summed over the settled steps
         self.settled = 0  # steps whose jerk is summed in jerk_sq (same for every moving one)
