@@ -581,7 +581,9 @@ def write_shard(shard: xr.Dataset, candidates: xr.Dataset, path: str | Path) -> 
         # 64 MB for 2,000 samples either way) at 40% of its CPU time; shards are intermediates
         encoding[name]["compressors"] = [ZstdCodec(level=1)]
     with atomic_path(path) as tmp:
-        to_zarr(shard, tmp, mode="w", encoding=encoding)
+        # write_empty_chunks: skips zarr's per-chunk scan for chunks equal to the fill value
+        # (none are: every sample is finite), ~20% of the write's CPU time
+        to_zarr(shard, tmp, mode="w", encoding=encoding, write_empty_chunks=True)
         to_zarr(candidates, tmp, mode="a", group=CANDIDATES_GROUP)
 
 
