@@ -19,10 +19,14 @@ def _valid_std(x: np.ndarray) -> np.ndarray:
     """Population std over the last axis ignoring NaN; NaN where no value is finite."""
     valid = np.isfinite(x)
     count = valid.sum(axis=-1, keepdims=True)
-    filled = np.where(valid, x, 0.0)
-    mean = np.divide(filled.sum(axis=-1, keepdims=True), count,
+    work = np.where(valid, x, 0.0)
+    mean = np.divide(work.sum(axis=-1, keepdims=True), count,
                      out=np.full(count.shape, np.nan), where=count > 0)
-    squares = np.where(valid, (x - mean) ** 2, 0.0).sum(axis=-1, keepdims=True)
+    # (x - mean)^2 on the valid steps, 0 elsewhere, in place (one temporary for both sums)
+    np.subtract(x, mean, out=work)
+    np.square(work, out=work)
+    work[~valid] = 0.0
+    squares = work.sum(axis=-1, keepdims=True)
     return np.sqrt(np.divide(squares, count, out=np.full(count.shape, np.nan), where=count > 0))
 
 
@@ -51,7 +55,10 @@ def add_length_noise(lengths: np.ndarray, level: np.ndarray,
     if np.any(level < 0) or not np.isfinite(level).all():
         raise ValueError("noise level must be finite and >= 0")
     scale = level[:, None, None] * _valid_std(lengths)
-    return lengths + scale * rng.standard_normal(lengths.shape)
+    noisy = rng.standard_normal(lengths.shape)
+    # lengths + scale * noise, in place in the noise's buffer
+    np.multiply(scale, noisy, out=noisy)
+    return np.add(lengths, noisy, out=noisy)
 
 
 def draw_onsets(durations: np.ndarray, n_steps: int, rng: np.random.Generator) -> np.ndarray:
