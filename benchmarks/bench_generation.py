@@ -1,24 +1,38 @@
-"""Fast generator (vectorised IK + muscle surrogate) against the reference (SLSQP + OpenSim).
+"""Generator speed and accuracy: a whole shard job, and the fast vs the reference path.
 
-Draws ``--samples`` augmented movements from the shipped characters (half per plane, the
-generator's own sampling), then on the same movements:
+Prints one JSON object (stdout only; progress goes to stderr):
 
-* fast path: :func:`deepdraw.arm.inverse_kinematics` for all samples at once and the
-  surrogate on every frame, one core (timed over all samples);
-* reference path: per-point SLSQP (:func:`deepdraw.arm.inverse_kinematics_reference`) and
-  OpenSim per frame, timed on ``--reference-samples`` of them and scaled per sample;
-* accuracy: hand error of the fast IK (all samples), joint difference fast vs reference,
-  surrogate vs OpenSim on the frames of the reference samples that OpenSim gets right
-  (trajectories that :func:`deepdraw.muscles.valid_trajectories` flags are counted, not scored).
-
-Also times a whole shard (:func:`deepdraw.generation.generate_shard`: rejection loop, noise,
-window placement, spindle channels) of ``--samples`` samples. Prints one JSON object.
+* ``samples_per_cpu_s``, ``peak_rss_mb``: a whole shard job of ``--shard-samples`` samples
+  (``python -m deepdraw.generation shard`` in a subprocess: imports, IK, muscles, checks,
+  noise, window, spindles, write), CPU time (user + system) and peak resident memory of the
+  child from ``os.wait4``; CPU time because the machine may be shared, the least of
+  ``--repeats`` identical runs because other processes still inflate it (cache, memory
+  bandwidth, page zeroing), every run's CPU time in ``shard_cpu_s_all_runs``.
+  ``candidates_per_sample`` and ``muscle_rejection_fraction`` (candidates rejected for a
+  ``muscle_*`` reason / candidates) come from the shard's candidate table.
+* On the same ``--samples`` candidate movements (drawn like the generator's, half per plane,
+  before any rejection, at most one window long): the fast path (vectorised IK of all of them
+  at once and the muscle surrogate on every frame) and the reference path (per-point SLSQP IK,
+  :func:`deepdraw.arm.inverse_kinematics_reference`, and OpenSim on every frame of the
+  reference postures), one core each: ``fast_samples_per_s``, ``reference_samples_per_s`` and
+  ``speedup``.
+* Accuracy on those candidates: ``ik_max_error_mm`` (hand error of the fast IK, every frame),
+  ``ik_mean_joint_diff_deg`` (fast vs reference joints), and ``muscle_rms_error_mm`` /
+  ``muscle_max_error_mm`` of the worst muscle, surrogate vs OpenSim on the reference postures,
+  over every frame where both give a length (frames where either is NaN are counted, not
+  scored: the surrogate is NaN outside its domain, OpenSim where its equilibrium fails).
+* ``model`` / ``model_sha256`` and ``surrogate`` / ``surrogate_sha256``: the files used.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,128 +40,208 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from deepdraw import arm, augmentation, generation, muscles
+from deepdraw import arm, augmentation, bias, generation, muscles
 from deepdraw.characters import load_characters, read_characters, split_characters, write_characters
 from deepdraw.io import rng_for
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = {"planes": ["horizontal", "vertical"], "window_steps": 320, "max_attempts": 30,
+START_POINTS = ROOT / "resources/pcr_startingpoints.hdf5"
+SETTINGS = {"planes": ["horizontal", "vertical"], "shards_per_plane": 1,
+            "start_points": str(START_POINTS), "window_steps": 320, "max_attempts": 30,
             "max_tracing_error_cm": 0.01, "max_joint_jerk": 1.0}
 
 
-def movements(characters, n: int, seed: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(plane, targets (n, T, 3), durations) of ``n`` accepted-length movements, half per plane."""
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def shard_job(characters: Path, n_samples: int, plane: str, model: Path, surrogate: Path,
+              seed: int, workdir: Path, repeats: int = 3) -> dict:
+    """Run one shard job ``repeats`` times in a subprocess; CPU time, memory, candidates.
+
+    The same job (same seed) each time: the least CPU time is the job's cost with the least
+    interference from other processes on a shared machine; every run's time is reported.
+    """
+    output = workdir / "shard.zarr"
+    command = [sys.executable, "-m", "deepdraw.generation", "shard",
+               "--characters", str(characters), "--start-points", str(START_POINTS),
+               "--surrogate", str(surrogate), "--model", str(model),
+               "--settings", json.dumps(dict(SETTINGS, samples_per_shard=n_samples)),
+               "--plane", plane, "--shard", "0", "--seed", str(seed), "--output", str(output)]
+    runs = []
+    for _ in range(repeats):
+        if output.exists():
+            shutil.rmtree(output)
+        with open(workdir / "shard.log", "w") as log:
+            start = time.perf_counter()
+            child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(child.pid, 0)
+            wall = time.perf_counter() - start
+        if status != 0:
+            raise RuntimeError(f"shard job failed ({status}); see {workdir / 'shard.log'}:\n"
+                               + (workdir / "shard.log").read_text()[-2000:])
+        runs.append((usage.ru_utime + usage.ru_stime, usage, wall))
+    cpu, usage, wall = min(runs, key=lambda run: run[0])
+    table = generation.read_candidates(output)
+    frame = bias.candidate_frame(table, plane)
+    accepted = int(frame["accepted"].sum())
+    return {
+        "shard_samples": accepted,
+        "shard_plane": plane,
+        "samples_per_cpu_s": accepted / cpu,
+        # the one-core rate of a whole shard job, read by plan_paper_scale.py
+        "shard_samples_per_s": accepted / cpu,
+        "shard_cpu_s": cpu,
+        "shard_cpu_s_all_runs": [round(run[0], 3) for run in runs],
+        "shard_user_s": usage.ru_utime,
+        "shard_system_s": usage.ru_stime,
+        "shard_wall_s": wall,
+        "peak_rss_mb": max(run[1].ru_maxrss for run in runs) / 1024.0,  # Linux reports kB
+        "candidates_per_sample": len(frame) / max(accepted, 1),
+        "muscle_rejection_fraction": float(frame["muscle_rejected"].mean()),
+        "first_reasons": {str(k): int(v) for k, v in
+                          frame.loc[~frame["accepted"], "first_reason"].value_counts().items()},
+    }
+
+
+def same_candidates(characters, n: int, seed: int) -> list[np.ndarray]:
+    """Hand targets (T_i, 3) of ``n`` candidate movements, half per plane, before rejection."""
     out = []
     for k, plane in enumerate(SETTINGS["planes"]):
         count = n // 2 + (n % 2) * (k == 0)
         rng = rng_for(seed, "bench", plane)
-        points = augmentation.load_start_points(ROOT / "resources/pcr_startingpoints.hdf5", plane)
-        sources = rng.choice(len(characters.labels), size=count)
-        _, _, targets, durations = generation.candidate_movements(
-            characters, sources, plane, points, rng)
-        fits = durations <= SETTINGS["window_steps"]
-        out.append((plane, targets[fits], durations[fits]))
+        points = augmentation.load_start_points(START_POINTS, plane)
+        while count > 0:
+            sources = rng.choice(len(characters.labels), size=count)
+            _, _, paths = generation.draw_candidates(characters, sources, plane, points, rng)
+            fits = [p for p in paths if len(p) <= SETTINGS["window_steps"]]
+            out += fits
+            count -= len(fits)
     return out
 
 
-def run(n_samples: int, n_reference: int, seed: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        charset = read_characters(ROOT / "resources/uci_characters_full2858.mat")
-        split = split_characters(charset.labels, 0.2, rng_for(seed, "characters", "split"))
-        write_characters(charset, Path(tmp) / "characters.zarr", split)
-        characters = load_characters(Path(tmp) / "characters.zarr")
-    surrogate = muscles.MuscleSurrogate.load(ROOT / "resources/muscle_surrogate.npz")
-    model = ROOT / "resources/MoBL_ARMS_module5_scaleIK.osim"
-    batches = movements(characters, n_samples, seed)
-    n_total = sum(len(d) for _, _, d in batches)
-
+def compare_paths(paths: list[np.ndarray], model: Path, surrogate_path: Path) -> dict:
+    """Fast vs reference path on the same candidates: speed and accuracy."""
+    surrogate = muscles.MuscleSurrogate.load(surrogate_path)
+    targets = generation.pad_trajectories(paths)
+    durations = np.array([len(p) for p in paths])
+    frames = np.arange(targets.shape[1])[None, :] < durations[:, None]
     with threadpool_limits(1):
-        start = time.perf_counter()
-        fast = []
-        for _, targets, durations in batches:
-            q, err = arm.inverse_kinematics(targets, return_error=True)
-            frames = np.arange(q.shape[1])[None, :] < durations[:, None]
-            lengths = surrogate.predict(q[frames])
-            fast.append((q, err, frames, lengths))
-        fast_seconds = time.perf_counter() - start
-        postures = np.concatenate([q[f] for q, _, f, _ in fast])
-        start = time.perf_counter()
-        surrogate.predict(postures)
-        surrogate_rate = len(postures) / (time.perf_counter() - start)
-
-        shard_settings = dict(SETTINGS, samples_per_shard=n_samples)
-        points = augmentation.load_start_points(ROOT / "resources/pcr_startingpoints.hdf5",
-                                                "horizontal")
-        start = time.perf_counter()
-        shard, _ = generation.generate_shard(characters, points, "horizontal", 0,
-                                             shard_settings, seed, surrogate.predict)
-        shard_seconds = time.perf_counter() - start
-
-    hand_error_mm = 10 * np.concatenate([np.nan_to_num(err[frames]) for _, err, frames, _ in fast])
-
-    # reference on the first movements of each plane
-    ik_seconds, opensim_seconds = 0.0, 0.0
-    joint_diff, errors, flagged, outside, n_ref, n_frames = [], [], 0, 0, 0, 0
-    per_plane = max(1, n_reference // len(batches))
-    for (_, targets, durations), (q_fast, _, _, _) in zip(batches, fast):
-        for i in range(min(per_plane, len(durations))):
-            d = durations[i]
-            start = time.perf_counter()
-            q_ref = arm.inverse_kinematics_reference(targets[i, :d])
-            middle = time.perf_counter()
-            exact = muscles.opensim_fiber_lengths(q_ref, model)
-            ik_seconds += middle - start
-            opensim_seconds += time.perf_counter() - middle
-            n_ref += 1
-            n_frames += d
-            joint_diff.append(np.abs(q_fast[i, :d] - q_ref).mean())
-            ok, _ = muscles.valid_trajectories(exact.T[None], np.array([d]))
-            if not ok[0]:
-                flagged += 1
-                continue
-            error = surrogate.predict(q_ref) - exact
-            # frames outside the surrogate's domain are rejected by the generator, not scored
-            inside = np.isfinite(error).all(axis=1)
-            outside += int((~inside).sum())
-            errors.append(error[inside])
-    errors = np.concatenate(errors) if errors else np.full((0, len(muscles.MUSCLE_NAMES)), np.nan)
-    ref_seconds = ik_seconds + opensim_seconds
-    rms = np.sqrt(np.mean(errors ** 2, axis=0))
-    fast_rate = n_total / fast_seconds
-    ref_rate = n_ref / ref_seconds
+        start = time.process_time()
+        q_fast, error = arm.inverse_kinematics(targets, return_error=True)
+        surrogate.predict(q_fast[frames])
+        fast_s = time.process_time() - start
+        ik_s = opensim_s = 0.0
+        q_ref, exact = [], []
+        for i, path in enumerate(paths):
+            start = time.process_time()
+            q = arm.inverse_kinematics_reference(path)
+            middle = time.process_time()
+            exact.append(muscles.opensim_fiber_lengths(q, model))
+            ik_s += middle - start
+            opensim_s += time.process_time() - middle
+            q_ref.append(q)
+            progress(f"reference {i + 1}/{len(paths)}: {len(path)} frames")
+    q_ref, exact = np.concatenate(q_ref), np.concatenate(exact)
+    predicted = surrogate.predict(q_ref)
+    both = np.isfinite(predicted) & np.isfinite(exact)
+    diff = np.where(both, predicted - exact, 0.0)
+    scored = both.sum(axis=0)
+    rms = np.sqrt((diff ** 2).sum(axis=0) / np.maximum(scored, 1))
+    worst = np.abs(diff).max(axis=0)
+    n = len(paths)
+    fast_rate, ref_rate = n / fast_s, n / (ik_s + opensim_s)
     return {
-        "samples": int(n_total),
+        "samples": n,
+        "frames": int(durations.sum()),
         "fast_samples_per_s": fast_rate,
         "reference_samples_per_s": ref_rate,
         "speedup": fast_rate / ref_rate,
-        "shard_samples_per_s": shard.sizes["sample"] / shard_seconds,
-        "surrogate_frames_per_s": surrogate_rate,
-        "reference_samples": n_ref,
-        "reference_frames": int(n_frames),
-        "reference_ik_s_per_sample": ik_seconds / n_ref,
-        "reference_opensim_ms_per_frame": 1000 * opensim_seconds / n_frames,
-        "reference_trajectories_flagged_by_opensim_checks": flagged,
-        "muscle_frames_outside_surrogate_domain": outside,
-        "ik_max_error_mm": float(hand_error_mm.max()),
-        "ik_mean_joint_diff_deg": float(np.mean(joint_diff)),
-        "ik_max_mean_joint_diff_deg": float(np.max(joint_diff)),
+        "reference_ik_s_per_sample": ik_s / n,
+        "reference_opensim_ms_per_frame": 1000 * opensim_s / len(q_ref),
+        "ik_max_error_mm": float(10 * np.nanmax(error[frames])),
+        "ik_mean_joint_diff_deg": float(np.mean(np.abs(q_fast[frames] - q_ref))),
+        "ik_max_joint_diff_deg": float(np.max(np.abs(q_fast[frames] - q_ref))),
         "muscle_rms_error_mm": float(rms.max()),
-        "muscle_rms_error_median_mm": float(np.median(rms)),
         "muscle_worst_rms": muscles.MUSCLE_NAMES[int(np.argmax(rms))],
-        "muscle_max_error_mm": float(np.abs(errors).max()),
-        "muscle_frames_scored": int(len(errors)),
+        "muscle_max_error_mm": float(worst.max()),
+        "muscle_worst_max": muscles.MUSCLE_NAMES[int(np.argmax(worst))],
+        "muscle_frames_scored": int(both.all(axis=1).sum()),
+        "muscle_frames_surrogate_nan": int((~np.isfinite(predicted)).any(axis=1).sum()),
+        "muscle_frames_opensim_nan": int((~np.isfinite(exact)).any(axis=1).sum()),
     }
+
+
+def default_model(variant: str, folder: Path) -> Path:
+    """The workflow's model: the original, or the corrected one derived with the schema's edits."""
+    import yaml
+
+    from deepdraw.muscles.model_edits import derive_model
+
+    schema = yaml.safe_load((ROOT / "schemas/config.schema.yaml").read_text())
+    muscles_schema = schema["properties"]["muscles"]["properties"]
+    original = ROOT / muscles_schema["original_model"]["default"]
+    if variant == "original":
+        return original
+    derive_model(original, muscles_schema["edits"]["default"], folder / "model_corrected.osim",
+                 folder / "model_corrected.json")
+    return folder / "model_corrected.osim"
+
+
+def run(n_samples: int, shard_samples: int, plane: str, model: Path | None, surrogate: Path,
+        seed: int, repeats: int = 3, variant: str = "corrected") -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        variant = variant if model is None else "given file"
+        model = model or default_model(variant, tmp)
+        charset = read_characters(ROOT / "resources/uci_characters_full2858.mat")
+        split = split_characters(charset.labels, 0.2, rng_for(seed, "characters", "split"))
+        write_characters(charset, tmp / "characters.zarr", split)
+        characters = load_characters(tmp / "characters.zarr")
+        result = {"model_variant": variant,
+                  "model": model.name if model.is_relative_to(tmp) else str(model),
+                  "model_sha256": sha256(model),
+                  "surrogate": str(surrogate), "surrogate_sha256": sha256(surrogate)}
+        if shard_samples > 0:
+            progress(f"shard job: {shard_samples} {plane} samples")
+            result.update(shard_job(tmp / "characters.zarr", shard_samples, plane, model,
+                                    surrogate, seed, tmp, repeats))
+        if n_samples > 0:
+            progress(f"fast vs reference on {n_samples} candidates")
+            result.update(compare_paths(same_candidates(characters, n_samples, seed), model,
+                                        surrogate))
+    result["load_average_1min"] = os.getloadavg()[0]
+    result["cpus"] = os.cpu_count()
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument("--reference-samples", type=int, default=6,
-                        help="samples run through SLSQP + OpenSim (about 5 s each)")
+    parser.add_argument("--samples", type=int, default=20,
+                        help="candidates timed on both paths (reference ~3 s each)")
+    parser.add_argument("--shard-samples", type=int, default=2000,
+                        help="samples of the timed shard job (0: skip it)")
+    parser.add_argument("--plane", choices=generation.PLANES, default="horizontal",
+                        help="plane of the shard job")
+    parser.add_argument("--model-variant", choices=("corrected", "original"), default="corrected",
+                        help="the workflow's muscles.model: which model and shipped surrogate")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="OpenSim model (.osim) instead of the variant's")
+    parser.add_argument("--surrogate", type=Path, default=None,
+                        help="muscle surrogate (.npz) instead of the variant's shipped one")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs of the shard job; the least CPU time is reported")
     parser.add_argument("--seed", type=int, default=2020)
-    parser.add_argument("--json", action="store_true", help="print only the JSON object")
+    parser.add_argument("--json", action="store_true", help="print compact JSON")
     args = parser.parse_args()
-    result = run(args.samples, args.reference_samples, args.seed)
+    surrogate = args.surrogate or ROOT / f"resources/muscle_surrogate_{args.model_variant}.npz"
+    result = run(args.samples, args.shard_samples, args.plane,
+                 args.model.resolve() if args.model else None, surrogate.resolve(), args.seed,
+                 args.repeats, args.model_variant)
     print(json.dumps(result, indent=None if args.json else 2))
 
 

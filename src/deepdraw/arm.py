@@ -19,8 +19,9 @@ damped Gauss-Newton/SQP iteration on the KKT system plus an active set for the j
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
-import scipy.optimize
 from numpy.typing import ArrayLike
 
 JOINT_NAMES = ("elv_angle", "shoulder_elv", "shoulder_rot", "elbow_flexion")
@@ -168,9 +169,21 @@ def _kkt_step(qt: np.ndarray, prev: np.ndarray, target: np.ndarray, fixed: np.nd
     """
     hand, jac = _kinematics(qt)
     err = target - hand
+    if not fixed.any():
+        # no active limit (the common case): the same arithmetic without the masking
+        return _free_step(qt, prev, err, jac, damping)
     d_fixed = np.where(fixed, bound - prev, 0.0)
     rhs = err + np.einsum("ijn,jn->in", jac, qt - prev - d_fixed)
     jf = np.where(fixed, 0.0, jac)
+    jty = np.einsum("ijn,in->jn", jac, _gram_solve(jf, err, rhs, damping))
+    d = np.where(fixed, d_fixed, jty)
+    # stationarity on a fixed joint: d_i - (J^T y)_i is its bound's multiplier
+    mult = np.where(bound <= JOINT_MIN[:, None] + 1e-12, d - jty, jty - d)
+    return prev + d, mult
+
+
+def _gram_solve(jf: np.ndarray, err: np.ndarray, rhs: np.ndarray, damping: float) -> np.ndarray:
+    """y (3, n) solving (J_f J_f^T + damping') y = rhs, damping' growing with the hand error."""
     g = np.einsum("ijn,kjn->ikn", jf, jf)
     g[[0, 1, 2], [0, 1, 2]] += damping + 1e-3 * np.sqrt(np.einsum("in,in->n", err, err))
     # symmetric 3x3 solve by the adjugate (batched np.linalg.solve is slower for tiny systems)
@@ -181,14 +194,17 @@ def _kkt_step(qt: np.ndarray, prev: np.ndarray, target: np.ndarray, fixed: np.nd
     c12 = g[0, 1] * g[0, 2] - g[0, 0] * g[1, 2]
     c22 = g[0, 0] * g[1, 1] - g[0, 1] ** 2
     det = g[0, 0] * c00 + g[0, 1] * c01 + g[0, 2] * c02
-    y = np.stack([c00 * rhs[0] + c01 * rhs[1] + c02 * rhs[2],
-                  c01 * rhs[0] + c11 * rhs[1] + c12 * rhs[2],
-                  c02 * rhs[0] + c12 * rhs[1] + c22 * rhs[2]]) / det
-    jty = np.einsum("ijn,in->jn", jac, y)
-    d = np.where(fixed, d_fixed, jty)
-    # stationarity on a fixed joint: d_i - (J^T y)_i is its bound's multiplier
-    mult = np.where(bound <= JOINT_MIN[:, None] + 1e-12, d - jty, jty - d)
-    return prev + d, mult
+    return np.stack([c00 * rhs[0] + c01 * rhs[1] + c02 * rhs[2],
+                     c01 * rhs[0] + c11 * rhs[1] + c12 * rhs[2],
+                     c02 * rhs[0] + c12 * rhs[1] + c22 * rhs[2]]) / det
+
+
+def _free_step(qt: np.ndarray, prev: np.ndarray, err: np.ndarray, jac: np.ndarray,
+               damping: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_kkt_step` without fixed joints; multipliers are zero (no bound is held)."""
+    rhs = err + np.einsum("ijn,jn->in", jac, qt - prev)
+    jty = np.einsum("ijn,in->jn", jac, _gram_solve(jac, err, rhs, damping))
+    return prev + jty, np.zeros_like(jty)
 
 
 def _shoulder_rotation(q: np.ndarray) -> np.ndarray:
@@ -329,14 +345,17 @@ def _solve_step(q_prev: np.ndarray, target: np.ndarray, guess: np.ndarray, max_i
     """
     lo, hi = JOINT_MIN[:, None], JOINT_MAX[:, None]
     q, prev, tgt = guess.T.copy(), q_prev.T.copy(), target.T.copy()
-    fixed = np.zeros(q.shape, dtype=bool)
-    bound = np.zeros_like(q)
+    # warm start of the active set: a joint held at a limit by the previous step most often
+    # stays there (a wrong guess is released by its multiplier's sign at the next iteration)
+    fixed = (prev == lo) | (prev == hi)
+    bound = np.where(prev == lo, lo, np.where(prev == hi, hi, 0.0))
     converged = np.zeros(q.shape[1], dtype=bool)
     active = np.arange(q.shape[1])
     last_norm = np.zeros(q.shape[1])  # no contraction estimate before the second iteration
     for _ in range(max_iter):
-        qa, pa, ta, fa, ba = q[:, active], prev[:, active], tgt[:, active], fixed[:, active], \
-            bound[:, active]
+        # views while every sample is active (the first iteration), copies of the rest after
+        sel = slice(None) if active.size == q.shape[1] else active
+        qa, pa, ta, fa, ba = q[:, sel], prev[:, sel], tgt[:, sel], fixed[:, sel], bound[:, sel]
         q_new, mult = _kkt_step(qa, pa, ta, fa, ba, damping)
         # release limits whose multiplier has the wrong sign (the optimum lies inside)
         fa = fa & (mult >= 0.0)
@@ -353,11 +372,11 @@ def _solve_step(q_prev: np.ndarray, target: np.ndarray, guess: np.ndarray, max_i
         step = np.clip(q_new, lo, hi) - qa
         norm = np.sqrt(np.einsum("jn,jn->n", step, step))
         scale = np.minimum(1.0, max_step / np.maximum(norm, 1e-300))  # trust region, deg
-        q[:, active] = qa + step * scale
-        fixed[:, active], bound[:, active] = fa, ba
+        q[:, sel] = qa + step * scale
+        fixed[:, sel], bound[:, sel] = fa, ba
         # the iteration contracts linearly: the distance left is about norm * (norm / last norm)
-        done = (norm < tol) | (norm * norm < tol * last_norm[active])
-        last_norm[active] = norm
+        done = (norm < tol) | (norm * norm < tol * last_norm[sel])
+        last_norm[sel] = norm
         converged[active[done]] = True
         if done.all():
             break
@@ -367,7 +386,9 @@ def _solve_step(q_prev: np.ndarray, target: np.ndarray, guess: np.ndarray, max_i
 
 def inverse_kinematics(targets: ArrayLike, q_start: ArrayLike = Q0, *, return_error: bool = False,
                        max_iter: int = 12, tol: float = 1e-6, damping: float = 1e-12,
-                       max_step: float = 20.0, rescue_error: float = 1e-5
+                       max_step: float = 20.0, rescue_error: float = 1e-5,
+                       monitor: Callable[[int, int, np.ndarray], np.ndarray] | None = None,
+                       check_every: int = 32
                        ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Joint trajectories that trace hand targets, all samples at once.
 
@@ -391,10 +412,19 @@ def inverse_kinematics(targets: ArrayLike, q_start: ArrayLike = Q0, *, return_er
     damping : floor of the Levenberg-Marquardt damping, cm^2/deg^2 (bias ~ damping cm).
     max_step : trust-region radius per iteration, deg.
     rescue_error : hand error (cm) above which a converged step is re-solved by the search.
+    monitor : optional ``monitor(t0, t1, q)`` called after steps ``t0 .. t1 - 1`` were solved
+        (every ``check_every`` steps and after the last step), with ``q`` the (n_samples,
+        n_time, 4) solution so far; it returns an (n_samples,) bool mask of samples to stop.
+        A stopped sample is solved no further (its later rows stay NaN): the generator stops a
+        candidate movement as soon as it fails a rejection test, saving the rest of its solve.
+        Every other sample's solution is unchanged (samples are solved independently), up to
+        floating-point rounding (~1e-13 deg: numpy's vectorised kernels may round an
+        element differently depending on the batch size).
+    check_every : steps between two calls of ``monitor``.
 
     Returns
     -------
-    q : (n_samples, n_time, 4) joint angles, deg; NaN on padding rows.
+    q : (n_samples, n_time, 4) joint angles, deg; NaN on padding rows and after a stop.
     error : (n_samples, n_time) |target - FK(q)| in cm (NaN on padding), if ``return_error``.
     """
     x = _check_targets(targets)
@@ -404,10 +434,12 @@ def inverse_kinematics(targets: ArrayLike, q_start: ArrayLike = Q0, *, return_er
         raise ValueError(f"q_start: must lie inside the joint limits {JOINT_MIN}..{JOINT_MAX} deg")
     q_out = np.full((n, n_time, 4), np.nan)
     valid = ~np.isnan(x).any(axis=-1)
+    alive = np.ones(n, dtype=bool)
+    checked = solved = 0  # steps already passed to the monitor / solved
     for t in range(n_time):
-        rows = np.flatnonzero(valid[:, t])
+        rows = np.flatnonzero(valid[:, t] & alive)
         if rows.size == 0:
-            break  # padding is a suffix, so every later step is padding too
+            break  # padding is a suffix (and stops are final): every later step is empty too
         ref, target = q_prev[rows], x[rows, t]
         if t == 0:
             q_t = _search_step(ref, target)
@@ -415,12 +447,19 @@ def inverse_kinematics(targets: ArrayLike, q_start: ArrayLike = Q0, *, return_er
             before = q_out[rows, t - 2] if t >= 2 else ref
             guess = np.clip(2.0 * ref - before, JOINT_MIN, JOINT_MAX)
             q_t, ok = _solve_step(ref, target, guess, max_iter, tol, damping, max_step)
-            e_t = np.linalg.norm(target - forward_kinematics(q_t), axis=-1)
+            e_t = np.linalg.norm(target - _kinematics(q_t.T, with_jacobian=False)[0].T, axis=-1)
             redo = ~ok | (e_t > rescue_error)
             if redo.any():
                 q_t[redo] = _search_step(ref[redo], target[redo])
         q_prev[rows] = q_t
         q_out[rows, t] = q_t
+        if monitor is not None and (t + 1 - checked >= check_every or t + 1 == n_time):
+            alive &= ~np.asarray(monitor(checked, t + 1, q_out), dtype=bool)
+            checked = t + 1
+        solved = t + 1
+    if monitor is not None and checked < solved:
+        # the loop ended on padding before the next check: the monitor sees the last steps
+        monitor(checked, solved, q_out)
     if not return_error:
         return q_out
     return q_out, np.linalg.norm(x - forward_kinematics(q_out), axis=-1)
@@ -429,6 +468,9 @@ def inverse_kinematics(targets: ArrayLike, q_start: ArrayLike = Q0, *, return_er
 def _reference_point(target: np.ndarray, q_prev: np.ndarray, guesses: list[np.ndarray],
                      ftol: float) -> np.ndarray:
     """Per-point SLSQP: argmin |q - q_prev|^2 s.t. FK(q) = target, limits; best over guesses."""
+    # imported here: scipy.optimize costs ~0.4 s of CPU at import and only the reference uses it
+    import scipy.optimize
+
     cons = {"type": "eq", "fun": lambda q: forward_kinematics(q) - target,
             "jac": lambda q: jacobian(q)}
     bounds = list(zip(JOINT_MIN, JOINT_MAX))

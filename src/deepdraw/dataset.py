@@ -84,6 +84,7 @@ def build_dataset(shard_paths: list[str], characters_path: str, output: str, set
     for s in shards:
         rejected.update(json.loads(s.attrs["n_rejected"]))
     code = git_commit()
+    bias_summary = _bias_summary(shard_paths)
     attrs = {
         "config_hash": config_hash,
         "config": json.dumps(config or {}, sort_keys=True),
@@ -97,6 +98,8 @@ def build_dataset(shard_paths: list[str], characters_path: str, output: str, set
         "n_samples": {name: int((split == code).sum()) for code, name in enumerate(SPLITS)},
         "created_by": "deepdraw.dataset from " + ", ".join(Path(p).name for p in shard_paths),
     }
+    if bias_summary is not None:
+        attrs["bias_summary"] = json.dumps(bias_summary)
     with atomic_path(output) as tmp:
         start = 0
         for i, shard in enumerate(shards):
@@ -112,6 +115,19 @@ def build_dataset(shard_paths: list[str], characters_path: str, output: str, set
                 to_zarr(shard.drop_vars(list(shard.coords)), tmp, mode="a", append_dim="sample")
     log.info("dataset %s: %s; rejections %s", output, attrs["n_samples"], dict(rejected))
     return attrs
+
+
+def _bias_summary(shard_paths: list[str]) -> dict | None:
+    """Key figures of the rejection bias (:func:`deepdraw.bias.summary`) from the shards'
+    candidate tables; None (with a warning) if a shard has no table."""
+    from deepdraw import bias
+
+    try:
+        frame, n_start_points, letters = bias.read_tables(shard_paths)
+    except ValueError as exc:
+        log.warning("no bias summary in the provenance: %s", exc)
+        return None
+    return bias.summary(bias.bias_report(frame, n_start_points, letters))
 
 
 def main(argv=None) -> None:

@@ -19,10 +19,14 @@ def _valid_std(x: np.ndarray) -> np.ndarray:
     """Population std over the last axis ignoring NaN; NaN where no value is finite."""
     valid = np.isfinite(x)
     count = valid.sum(axis=-1, keepdims=True)
-    filled = np.where(valid, x, 0.0)
-    mean = np.divide(filled.sum(axis=-1, keepdims=True), count,
+    work = np.where(valid, x, 0.0)
+    mean = np.divide(work.sum(axis=-1, keepdims=True), count,
                      out=np.full(count.shape, np.nan), where=count > 0)
-    squares = np.where(valid, (x - mean) ** 2, 0.0).sum(axis=-1, keepdims=True)
+    # (x - mean)^2 on the valid steps, 0 elsewhere, in place (one temporary for both sums)
+    np.subtract(x, mean, out=work)
+    np.square(work, out=work)
+    work[~valid] = 0.0
+    squares = work.sum(axis=-1, keepdims=True)
     return np.sqrt(np.divide(squares, count, out=np.full(count.shape, np.nan), where=count > 0))
 
 
@@ -51,7 +55,10 @@ def add_length_noise(lengths: np.ndarray, level: np.ndarray,
     if np.any(level < 0) or not np.isfinite(level).all():
         raise ValueError("noise level must be finite and >= 0")
     scale = level[:, None, None] * _valid_std(lengths)
-    return lengths + scale * rng.standard_normal(lengths.shape)
+    noisy = rng.standard_normal(lengths.shape)
+    # lengths + scale * noise, in place in the noise's buffer
+    np.multiply(scale, noisy, out=noisy)
+    return np.add(lengths, noisy, out=noisy)
 
 
 def draw_onsets(durations: np.ndarray, n_steps: int, rng: np.random.Generator) -> np.ndarray:
@@ -115,18 +122,21 @@ def place_in_window(x: np.ndarray, durations: np.ndarray, onsets: np.ndarray,
     return np.take_along_axis(x, source, axis=-1)
 
 
-def spindle_inputs(lengths: np.ndarray, dt: float = DT) -> np.ndarray:
+def spindle_inputs(lengths: np.ndarray, dt: float = DT, out: np.ndarray | None = None) -> np.ndarray:
     """Two-channel network input: muscle length and muscle velocity.
 
     Parameters
     ----------
     lengths : (n, n_muscles, n_steps) mm, placed in the window (no NaN)
     dt : float, seconds per step
+    out : optional (n, n_muscles, n_steps, 2) float32 array to write into (saves the
+        allocation of a new output per call when a shard is assembled block by block)
 
     Returns
     -------
     (n, n_muscles, n_steps, 2) float32: channel 0 length (mm), channel 1 velocity (mm/s,
-    second-order central differences inside, first-order at the window edges)
+    second-order central differences inside, first-order at the window edges: the values of
+    ``np.gradient(lengths, dt, axis=-1)``, computed in float64 and rounded once)
     """
     lengths = np.asarray(lengths, dtype=float)
     if lengths.ndim != 3 or lengths.shape[-1] < 2:
@@ -136,8 +146,19 @@ def spindle_inputs(lengths: np.ndarray, dt: float = DT) -> np.ndarray:
                          "reject invalid muscle outputs first")
     if dt <= 0:
         raise ValueError(f"dt must be > 0 s; got {dt}")
-    velocity = np.gradient(lengths, dt, axis=-1)
-    return np.stack([lengths, velocity], axis=-1).astype(np.float32)
+    if out is None:
+        out = np.empty(lengths.shape + (2,), dtype=np.float32)
+    elif out.shape != lengths.shape + (2,) or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 of shape {lengths.shape + (2,)}; got "
+                         f"{out.dtype} {out.shape}")
+    out[..., 0] = lengths
+    # the same operations as np.gradient with a uniform step, written straight into ``out``
+    velocity = out[..., 1]
+    np.divide(lengths[..., 2:] - lengths[..., :-2], 2.0 * dt, out=velocity[..., 1:-1],
+              casting="same_kind")
+    velocity[..., 0] = (lengths[..., 1] - lengths[..., 0]) / dt
+    velocity[..., -1] = (lengths[..., -1] - lengths[..., -2]) / dt
+    return out
 
 
 def primary_afferent_rate(stretch: np.ndarray, velocity: np.ndarray) -> np.ndarray:
