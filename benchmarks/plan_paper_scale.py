@@ -30,7 +30,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -46,15 +45,10 @@ ONE_CORE = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREAD
 
 
 def merged_config(configfile: Path) -> dict:
-    """The default config updated by ``configfile``, top-level sections replaced as Snakemake does
-    for nested keys (a shallow-per-section merge)."""
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    for key, value in yaml.safe_load(configfile.read_text()).items():
-        if isinstance(value, dict) and isinstance(config.get(key), dict):
-            config[key] = {**config[key], **value}
-        else:
-            config[key] = value
-    return config
+    """The default config updated by ``configfile``, with the schema's defaults, as Snakemake resolves it."""
+    from deepdraw.config import resolve
+
+    return resolve([configfile], ROOT)
 
 
 def count_jobs(dry_run_output: str) -> tuple[dict[str, int], int]:
@@ -103,10 +97,12 @@ def measure_generation(config: dict, samples: int | None = None) -> dict:
                         "--test-fraction", str(config["characters"]["test_fraction"]),
                         "--seed", str(config["seed"])],
                        cwd=ROOT, env=env, check=True, capture_output=True)
-        surrogate = "resources/muscle_surrogate.npz"
+        from deepdraw.muscles.model_edits import model_and_surrogate
+
+        model, surrogate = model_and_surrogate(config["muscles"], ROOT, tmp)
         command = [sys.executable, "-m", "deepdraw.generation", "shard", "--characters",
                    str(characters), "--start-points", generation["start_points"], "--surrogate",
-                   surrogate, "--model", config["muscles"]["model"], "--backend",
+                   str(surrogate), "--model", str(model), "--backend",
                    config["muscles"]["backend"], "--settings", json.dumps(generation),
                    "--plane", "horizontal", "--shard", "0", "--seed", str(config["seed"]),
                    "--output", str(Path(tmp) / "shard.zarr")]

@@ -1,4 +1,5 @@
 import hashlib
+from pathlib import Path
 import json
 
 from snakemake.utils import validate
@@ -50,10 +51,20 @@ def muscle_model():
 
 
 def surrogate_file():
-    """The surrogate of the run's model: refitted, or the one shipped for that model."""
-    if config["muscles"]["surrogate"] == "fit":
+    """The surrogate of the run's model (refitted, or shipped for it); none for backend opensim."""
+    muscles = config["muscles"]
+    if muscles["backend"] == "opensim":
+        return []
+    if muscles["surrogate"] == "fit":
         return f"{RUN}/muscles/surrogate.npz"
-    return f"resources/muscle_surrogate_{config['muscles']['model']}.npz"
+    shipped = f"resources/muscle_surrogate_{muscles['model']}.npz"
+    if not Path(shipped).exists():
+        raise ValueError(
+            f"config muscles: no surrogate is shipped for model {muscles['model']!r} "
+            f"({shipped}); use muscles.backend: opensim (exact, slow) or "
+            "muscles.surrogate: fit (build one with rule fit_muscle_surrogate)"
+        )
+    return shipped
 
 
 def all_targets():

@@ -18,10 +18,13 @@ rule generate_shard:
     params:
         generation=settings("generation"),
         backend=config["muscles"]["backend"],
+        surrogate=lambda wildcards, input: (
+            f"--surrogate '{input.surrogate}'" if input.surrogate else ""
+        ),
         seed=config["seed"],
     shell:
         "python -m deepdraw.generation shard --characters {input.characters:q}"
-        " --start-points {input.start_points:q} --surrogate {input.surrogate:q}"
+        " --start-points {input.start_points:q} {params.surrogate}"
         " --model {input.model:q} --backend {params.backend} --settings {params.generation:q}"
         " --plane {wildcards.plane} --shard {wildcards.shard} --seed {params.seed}"
         " --output {output:q} > {log:q} 2>&1"

@@ -31,13 +31,15 @@ rule muscle_postures:
         f"{RUN}/logs/muscle_postures/{{purpose}}.log",
     benchmark:
         f"{RUN}/benchmarks/muscle_postures/{{purpose}}.tsv"
-    conda:
-        "../envs/generation.yaml"
     wildcard_constraints:
         purpose="visited|heldout|validation",
+    conda:
+        "../envs/generation.yaml"
     params:
         generation=settings("generation"),
-        per_plane=lambda wildcards: config["muscles"]["postures_per_plane"][wildcards.purpose],
+        per_plane=lambda wildcards: config["muscles"]["postures_per_plane"][
+            wildcards.purpose
+        ],
         seed=config["seed"],
     shell:
         "python -m deepdraw.generation postures --characters {input.characters:q}"
@@ -107,6 +109,7 @@ rule fit_muscle_surrogate:
         runtime=120,
     params:
         fit=config["muscles"]["fit"],
+        residual=json.dumps(config["muscles"]["fit"]["residual_muscles"]),
         seed=config["seed"],
     shell:
         "python -m deepdraw.muscles fit --visited {input.visited:q} --heldout {input.heldout:q}"
@@ -114,4 +117,5 @@ rule fit_muscle_surrogate:
         " --figure {output.figure:q} --max-rms {params.fit[max_rms_mm]}"
         " --max-abs {params.fit[max_abs_mm]} --step {params.fit[step_deg]}"
         " --reach {params.fit[reach_deg]} --seed {params.seed} --processes {threads}"
+        " --residual {params.residual:q}"
         " > {log:q} 2>&1"

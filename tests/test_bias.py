@@ -87,21 +87,23 @@ def test_unused_start_points_beyond_chance_are_flagged():
 def shard(tmp_path_factory):
     """A shard of the test configuration's size, made by the generator's command line."""
     from workflow import ROOT
-    import yaml
 
     from deepdraw.characters import read_characters, split_characters, write_characters
     from deepdraw.io import rng_for
 
     tmp = tmp_path_factory.mktemp("shard")
-    config = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    from deepdraw.config import resolve
+    from deepdraw.muscles.model_edits import model_and_surrogate
+
+    config = resolve([ROOT / "config/test.yaml"], ROOT)
+    model, surrogate = model_and_surrogate(config["muscles"], ROOT, tmp)
     charset = read_characters(ROOT / config["characters"]["file"])
     split = split_characters(charset.labels, 0.2, rng_for(1, "characters", "split"))
     write_characters(charset, tmp / "characters.zarr", split)
     generation.main([
         "shard", "--characters", str(tmp / "characters.zarr"),
         "--start-points", str(ROOT / config["generation"]["start_points"]),
-        "--surrogate", str(ROOT / "resources/muscle_surrogate.npz"),
-        "--model", str(ROOT / config["muscles"]["model"]),
+        "--surrogate", str(surrogate), "--model", str(model),
         "--settings", json.dumps(config["generation"]), "--plane", "horizontal",
         "--shard", "1", "--seed", "7", "--output", str(tmp / "shard.zarr")])
     return tmp / "shard.zarr", config

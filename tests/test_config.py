@@ -43,7 +43,8 @@ def test_the_walk_finds_an_undocumented_property():
 def test_shipped_configs_are_valid_and_name_existing_files(overlay):
     config = cfg.resolve([ROOT / f for f in overlay], ROOT)
     for path in (config["characters"]["file"], config["generation"]["start_points"],
-                 config["muscles"]["model"]):
+                 config["muscles"]["original_model"],
+                 f"resources/muscle_surrogate_{config['muscles']['model']}.npz"):
         assert (ROOT / path).is_file(), path
 
 

@@ -487,7 +487,8 @@ def _parse(argv=None) -> argparse.Namespace:
     shard = sub.add_parser("shard", help="generate one shard of the dataset")
     shard.add_argument("--plane", choices=PLANES, required=True)
     shard.add_argument("--shard", type=int, required=True)
-    shard.add_argument("--surrogate", required=True, help="fitted muscle surrogate (.npz)")
+    shard.add_argument("--surrogate", default=None,
+                       help="muscle surrogate (.npz) built from --model (backend surrogate)")
     shard.add_argument("--model", required=True, help="OpenSim model (.osim)")
     shard.add_argument("--backend", choices=("surrogate", "opensim"), default="surrogate")
     postures = sub.add_parser("postures", help="visited postures for the muscle surrogate fit")

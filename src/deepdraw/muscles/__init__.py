@@ -47,6 +47,8 @@ def length_model(backend: str, model_path, surrogate_path=None):
         return exact
     if backend != "surrogate":
         raise ValueError(f"muscles.backend must be one of {BACKENDS}, got {backend!r}")
+    if surrogate_path is None:
+        raise ValueError("the surrogate backend needs a surrogate file (.npz)")
     surrogate = MuscleSurrogate.load(surrogate_path)
     model_sha = sha256_of(model_path)
     if surrogate.model_sha256 != model_sha:

@@ -47,56 +47,6 @@ def shoulder_grid_nodes(postures: np.ndarray, step_deg: float, reach_deg: float)
     return grid, np.isfinite(distance)
 
 
-def clean_islands(values: np.ndarray, tol_mm: float = 2.0, rounds: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """Replace grid nodes that sit on an isolated wrapping branch by their neighbours' curve.
-
-    A residual OpenSim wrapping switch can put single nodes (islands narrower than the grid
-    spacing) on another branch; cubic interpolation would spread such a node over the 4^3
-    cells around it. A node is an island when its second difference exceeds ``tol_mm`` along
-    at least two of the three axes (a smooth length bends by well under a millimetre over two
-    grid steps; a boundary between two large regions bends along one axis only). It is
-    replaced by the mean of the straight lines through its neighbours along the axes where
-    both neighbours are evaluated. Repeated ``rounds`` times.
-
-    Parameters
-    ----------
-    values : (n0, n1, n2, k) mm, NaN where not evaluated
-
-    Returns
-    -------
-    cleaned : (n0, n1, n2, k)
-    replaced : (n0, n1, n2, k) bool
-    """
-    cleaned = np.array(values, dtype=float)
-    replaced = np.zeros(cleaned.shape, dtype=bool)
-    for _ in range(rounds):
-        bends, lines = [], []
-        for axis in range(3):
-            before = np.full_like(cleaned, np.nan)
-            after = np.full_like(cleaned, np.nan)
-            index = [slice(None)] * 4
-            index[axis] = slice(1, None)
-            target = tuple(index)
-            index[axis] = slice(None, -1)
-            source = tuple(index)
-            before[target] = cleaned[source]
-            after[source] = cleaned[target]
-            lines.append((before + after) / 2)
-            bends.append(np.abs(cleaned - lines[-1]))
-        bends, lines = np.stack(bends), np.stack(lines)
-        with np.errstate(invalid="ignore"):
-            island = (np.sum(bends > tol_mm / 2, axis=0) >= 2) & np.isfinite(cleaned)
-        if not island.any():
-            break
-        with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as sup:
-            sup.filter(RuntimeWarning)
-            estimate = np.nanmean(lines, axis=0)
-        island &= np.isfinite(estimate)
-        cleaned[island] = estimate[island]
-        replaced |= island
-    return cleaned, replaced
-
-
 def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
                     reach_deg: float = 16.0, elbow_step_deg: float = 0.25,
                     n_fiber_postures: int = 2000, n_range_postures: int = 40, seed: int = 0, processes: int = 1,
@@ -144,7 +94,7 @@ def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
     surrogate = MuscleSurrogate(CubicGrid(grid.start, grid.step, grid.values), elbow[0],
                                 elbow_step_deg, sweep, np.zeros((25, 2)), np.zeros((25, 2)),
                                 sha256_of(model_path))
-    # Fibre tables: equilibria at grid nodes x sweep angles (exact MTU there by construction).
+    # Fibre tables: equilibria at evaluated grid nodes x sweep angles.
     evaluated = np.flatnonzero(near)
     picks = [np.column_stack([nodes[rng.choice(evaluated, n_fiber_postures)],
                               rng.choice(elbow[1:-1], n_fiber_postures)])]
@@ -168,11 +118,14 @@ def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
         picks.append(np.column_stack([shoulder, angle]))
     fiber_q = np.concatenate(picks)
     fiber = opensim_lengths(fiber_q, model_path, "fiber", processes)
-    mtu = surrogate.predict_mtu(fiber_q)
+    mtu = opensim_lengths(fiber_q, model_path, "mtu", processes)
     size = len(fiber_q) + 2
     mtu_knots, fiber_knots = np.empty((25, size)), np.empty((25, size))
     for m in range(len(MUSCLE_NAMES)):
         ok = np.isfinite(mtu[:, m]) & np.isfinite(fiber[:, m])
+        if ok.sum() < 2:
+            raise ValueError(f"{model_path}: OpenSim gave fewer than 2 equilibria of {MUSCLE_NAMES[m]} "
+                             "to tabulate its fibre length; visit more postures")
         x, y = mtu[ok, m], fiber[ok, m]
         order = np.argsort(x, kind="stable")
         x, y = x[order], y[order]

@@ -161,3 +161,19 @@ def derive_model(original, edits: list[dict], output, provenance) -> None:
                     "see docs/muscles.md"}
     with atomic_path(provenance) as tmp:
         Path(tmp).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
+
+
+def model_and_surrogate(muscles_config: dict, root, folder) -> tuple[Path, Path]:
+    """The OpenSim model and shipped surrogate that a resolved ``muscles`` config selects.
+
+    Outside the workflow (tests, benchmarks): the corrected model is derived into ``folder``
+    exactly as rule ``derive_muscle_model`` does; paths in the config are relative to ``root``.
+    """
+    root, folder = Path(root), Path(folder)
+    original = root / muscles_config["original_model"]
+    surrogate = root / f"resources/muscle_surrogate_{muscles_config['model']}.npz"
+    if muscles_config["model"] == "original":
+        return original, surrogate
+    model = folder / "model_corrected.osim"
+    derive_model(original, muscles_config["edits"], model, folder / "model_corrected.json")
+    return model, surrogate
