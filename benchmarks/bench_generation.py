@@ -170,6 +170,8 @@ def compare_paths(paths: list[np.ndarray], model: Path, surrogate_path: Path) ->
         "muscle_worst_rms": muscles.MUSCLE_NAMES[int(np.argmax(rms))],
         "muscle_max_error_mm": float(worst.max()),
         "muscle_worst_max": muscles.MUSCLE_NAMES[int(np.argmax(worst))],
+        "muscle_rms_error_mm_by_muscle": dict(zip(muscles.MUSCLE_NAMES, np.round(rms, 4).tolist())),
+        "muscle_max_error_mm_by_muscle": dict(zip(muscles.MUSCLE_NAMES, np.round(worst, 4).tolist())),
         "muscle_frames_scored": int(both.all(axis=1).sum()),
         "muscle_frames_surrogate_nan": int((~np.isfinite(predicted)).any(axis=1).sum()),
         "muscle_frames_opensim_nan": int((~np.isfinite(exact)).any(axis=1).sum()),

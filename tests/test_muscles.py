@@ -286,3 +286,16 @@ def test_fit_cli_fails_naming_muscles_when_tolerance_is_impossible(tmp_path, cor
     assert [r["muscle"] for r in rows] == list(MUSCLE_NAMES)
     assert {"rms_mm", "max_mm", "frames_outside_domain", "frames_opensim_nan"} <= set(rows[0])
 
+
+
+def test_fill_failed_nodes_uses_evaluated_neighbours_only():
+    from deepdraw.muscles.fitting import fill_failed_nodes
+
+    values = np.full((4, 4, 4, 2), np.nan)
+    values[1:3, 1:3, 1:3, :] = 10.0
+    values[1:3, 1:3, 1:3, 1] = np.arange(8.0).reshape(2, 2, 2)
+    values[1, 1, 1, 1] = np.nan  # OpenSim failed for muscle 1 at an evaluated node
+    filled, count = fill_failed_nodes(values)
+    assert count == 1
+    assert filled[1, 1, 1, 1] == pytest.approx(np.mean([1.0, 2.0, 4.0]))  # its 3 evaluated neighbours
+    assert np.isnan(filled[0, 0, 0]).all()  # never-evaluated nodes stay NaN

@@ -156,7 +156,7 @@ def plane_report(frame: pd.DataFrame, n_points: int, letters: str, seed: int = 0
     """Bias report of one plane's candidates (see the module docstring)."""
     accepted = frame[frame["accepted"]]
     requested = frame[frame["attempt"] == 0]
-    n_samples = int(requested["sample"].nunique()) if len(requested) else 0
+    n_samples = int(len(requested))  # one first attempt per requested sample of every shard
     report = {
         "candidates": int(len(frame)),
         "accepted": int(len(accepted)),

@@ -47,6 +47,40 @@ def shoulder_grid_nodes(postures: np.ndarray, step_deg: float, reach_deg: float)
     return grid, np.isfinite(distance)
 
 
+def fill_failed_nodes(values: np.ndarray, rounds: int = 3) -> tuple[np.ndarray, int]:
+    """Fill a muscle's NaN at nodes where OpenSim gave the other muscles' lengths.
+
+    OpenSim occasionally fails to wrap one path at a posture (PECM1 on the thorax ellipsoid at
+    shoulder_elv 120-145 deg: NaN at 12 nodes); left NaN, the node would take the 4^3-node
+    neighbourhood of every posture around it out of the domain. Such a value is replaced by the
+    mean of its evaluated face neighbours (up to ``rounds`` times, for adjacent failures).
+
+    Returns the filled values and the number of values filled.
+    """
+    values = np.array(values, dtype=float)
+    evaluated = np.any(np.isfinite(values), axis=-1, keepdims=True)
+    filled = 0
+    for _ in range(rounds):
+        holes = evaluated & np.isnan(values)
+        if not holes.any():
+            break
+        total = np.zeros_like(values)
+        count = np.zeros_like(values)
+        for axis in range(3):
+            for shift in (1, -1):
+                moved = np.roll(values, shift, axis=axis)
+                edge = [slice(None)] * 4
+                edge[axis] = 0 if shift == 1 else -1
+                moved[tuple(edge)] = np.nan  # no wrap-around at the grid's edges
+                ok = np.isfinite(moved)
+                total[ok] += moved[ok]
+                count[ok] += 1
+        fill = holes & (count > 0)
+        values[fill] = total[fill] / count[fill]
+        filled += int(fill.sum())
+    return values, filled
+
+
 def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
                     reach_deg: float = 16.0, elbow_step_deg: float = 0.25,
                     n_fiber_postures: int = 2000, n_range_postures: int = 40, seed: int = 0, processes: int = 1,
@@ -83,6 +117,8 @@ def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
     mtu_nodes = opensim_lengths(at_nodes, model_path, "mtu", processes)
     flat = grid.values.reshape(-1, grid.values.shape[3])
     flat[near] = mtu_nodes[:, CROSSES_SHOULDER]
+    grid.values[...], n_filled = fill_failed_nodes(grid.values)
+    log.info("%d node values where OpenSim failed filled from their neighbours", n_filled)
 
     elbow = np.arange(JOINT_MIN[3] - 1.0, JOINT_MAX[3] + 1.0 + elbow_step_deg / 2, elbow_step_deg)
     sweep_q = np.column_stack([np.tile(Q0[:3], (len(elbow), 1)), elbow])
@@ -142,7 +178,8 @@ def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
     surrogate.info = {"model_sha256": surrogate.model_sha256, "step_deg": step_deg,
                       "reach_deg": reach_deg, "elbow_step_deg": elbow_step_deg,
                       "reference_elbow_deg": reference_elbow,
-                      "n_grid_nodes": int(near.sum()), "n_fiber_postures": int(len(fiber_q)),
+                      "n_grid_nodes": int(near.sum()), "n_filled_node_values": n_filled,
+                      "n_fiber_postures": int(len(fiber_q)),
                       "n_visited_postures": int(len(postures)), "seed": seed}
     return surrogate
 
