@@ -105,6 +105,7 @@ rule analysis_report:
         histories=model_histories(),
         data_figures=data_figure_targets(),
         dataset=f"{RUN}/dataset.zarr",
+        bias=f"{RUN}/dataset/bias_tests.csv",
     output:
         performance=report(
             f"{ANALYSIS}/figures/performance.png",
@@ -164,4 +165,5 @@ rule analysis_report:
         " --cka {input.cka:q} --targets {input.targets:q} --analysis {params.analysis:q}"
         " --models-summary {input.models:q} {params.svm:q} --histories {input.histories:q}"
         " --data-figures {input.data_figures:q} --dataset {input.dataset:q} --run {params.run:q}"
+        " --dataset-bias {input.bias:q}"
         " --figure-dir {params.figure_dir:q} --html {output.html:q} > {log:q} 2>&1"

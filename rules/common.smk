@@ -96,6 +96,7 @@ def dataset_bias_targets():
     return [
         f"{RUN}/dataset/bias.json",
         f"{RUN}/dataset/bias_start_points.csv",
+        f"{RUN}/dataset/bias_tests.csv",
         f"{RUN}/dataset/bias.png",
     ]
 

@@ -34,6 +34,11 @@ rule dataset_bias:
         start_points=config["generation"]["start_points"],
     output:
         report=f"{RUN}/dataset/bias.json",
+        tests=report(
+            f"{RUN}/dataset/bias_tests.csv",
+            caption="../report/dataset_bias.rst",
+            category="Dataset",
+        ),
         start_points=report(
             f"{RUN}/dataset/bias_start_points.csv",
             caption="../report/dataset_bias.rst",
@@ -55,4 +60,4 @@ rule dataset_bias:
     shell:
         "python -m deepdraw.bias --shards {input.shards:q} --start-points {input.start_points:q}"
         " --seed {params.seed} --json {output.report:q} --csv {output.start_points:q}"
-        " --figure {output.figure:q} > {log:q} 2>&1"
+        " --figure {output.figure:q} --tests {output.tests:q} > {log:q} 2>&1"

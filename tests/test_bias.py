@@ -149,8 +149,10 @@ def test_shard_candidate_table_accepted_rows_are_the_samples(shard):
 def test_bias_command_writes_the_report(shard, tmp_path):
     path, config = shard
     out = {k: tmp_path / f"bias.{k}" for k in ("json", "csv", "png")}
+    out["tests"] = tmp_path / "bias_tests.csv"
     bias.main(["--shards", str(path), "--start-points", config["generation"]["start_points"],
-               "--json", str(out["json"]), "--csv", str(out["csv"]), "--figure", str(out["png"])])
+               "--json", str(out["json"]), "--csv", str(out["csv"]), "--figure", str(out["png"]),
+               "--tests", str(out["tests"])])
     report = json.loads(out["json"].read_text())
     table = generation.read_candidates(path)
     assert report["candidates"] == table.sizes["candidate"]
@@ -160,3 +162,8 @@ def test_bias_command_writes_the_report(shard, tmp_path):
     assert points["accepted"].sum() == report["accepted"]
     assert {"x_cm", "y_cm", "z_cm"} <= set(points.columns)
     assert out["png"].stat().st_size > 10_000
+    tests = pd.read_csv(out["tests"])
+    latent = tests[tests["test"].str.startswith("latent size")]
+    assert len(latent) == 1 and latent["p"].iloc[0] == pytest.approx(
+        report["planes"]["horizontal"]["latents"]["size"]["accepted_vs_uniform"]["p"], rel=1e-3)
+    assert tests["test"].str.contains("never used").sum() == 1

@@ -328,6 +328,31 @@ def write_figure(path: str | Path, report: dict, points: pd.DataFrame) -> None:
     plt.close(fig)
 
 
+def tests_table(report: dict) -> pd.DataFrame:
+    """The report's tests, one row per plane and test: statistic, degrees of freedom, p-value.
+
+    Rows: each latent and the start-point use against uniform, the letters against the letters
+    requested, start points never used against the number expected by chance, and the muscle-related
+    rejection fraction of the candidates (no test).
+    """
+    rows = []
+    for plane, entry in report["planes"].items():
+        for name, latent in entry["latents"].items():
+            test = latent["accepted_vs_uniform"]
+            rows.append((plane, f"latent {name}: accepted vs uniform (chi-square)",
+                         test["chi2"], test["dof"], test["p"]))
+        test = entry["letters"]["accepted_vs_requested"]
+        rows.append((plane, "letters: accepted vs requested (chi-square)", test["chi2"], test["dof"], test["p"]))
+        test = entry["start_points"]["accepted_vs_uniform"]
+        rows.append((plane, "start points: use vs uniform (chi-square)", test["chi2"], test["dof"], test["p"]))
+        unused = entry["start_points"]["unused_by_accepted"]
+        rows.append((plane, f"start points never used: {unused['unused']} of {unused['points']} "
+                     f"(chance: {unused['expected']:.1f})", float(unused["unused"]), None, unused["p"]))
+        rows.append((plane, f"muscle-related rejections: {entry['muscle_rejection_fraction']:.2%} of "
+                     f"{entry['candidates']} candidates", entry["muscle_rejection_fraction"], None, None))
+    return pd.DataFrame(rows, columns=["plane", "test", "statistic", "dof", "p"])
+
+
 def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     parser = argparse.ArgumentParser(prog="python -m deepdraw.bias", description=__doc__)
@@ -337,6 +362,7 @@ def main(argv=None) -> None:
     parser.add_argument("--json", required=True)
     parser.add_argument("--csv", required=True)
     parser.add_argument("--figure", required=True)
+    parser.add_argument("--tests", required=True, help="CSV of the tests, one row per plane and test")
     args = parser.parse_args(argv)
     frame, n_start_points, letters = read_tables(args.shards)
     report = bias_report(frame, n_start_points, letters, args.seed)
@@ -346,6 +372,8 @@ def main(argv=None) -> None:
         tmp.write_text(json.dumps(report, indent=1))
     with atomic_path(args.csv) as tmp:
         points.to_csv(tmp, index=False)
+    with atomic_path(args.tests) as tmp:
+        tests_table(report).to_csv(tmp, index=False, float_format="%.4g")
     write_figure(args.figure, report, points)
     log.info("bias: %s", json.dumps(summary(report)))
 

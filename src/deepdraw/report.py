@@ -839,7 +839,10 @@ def build_sections(*, settings: dict, figures: dict[str, Path], fractions, compa
         dataset.parts.append(Part(notes=["No data figures were given to the report (rule data_figures)."]))
     if dataset_bias is not None:
         dataset.parts.append(Part(title="Dataset bias", tables=[html_table(
-            dataset_bias, "How well simple features of the inputs predict the label, per plane and split.")]))
+            dataset_bias, "Rejection bias: does rejecting candidates (kinematic and muscle tests) change the "
+            "distributions the generator draws from? Chi-square tests of the accepted samples' latents and "
+            "start points against uniform and of their letters against the letters requested, start points "
+            "never used against chance, and the muscle-related rejections.")]))
 
     performance = Section("performance", "Task performance against depth", intro=[
         "Networks of three families are trained to recognise the character or to decode the hand position "
