@@ -299,3 +299,25 @@ def test_fill_failed_nodes_uses_evaluated_neighbours_only():
     assert count == 1
     assert filled[1, 1, 1, 1] == pytest.approx(np.mean([1.0, 2.0, 4.0]))  # its 3 evaluated neighbours
     assert np.isnan(filled[0, 0, 0]).all()  # never-evaluated nodes stay NaN
+
+
+def test_validate_cli_reports_the_former_switch(tmp_path, corrected):
+    """The validation command on a movement through BIClong's former island: a jump in the
+    original model, none in the derived one, one row per muscle."""
+    elv = np.linspace(31.5, 34.5, 31)
+    q = np.column_stack([elv, np.full(31, 82.82), np.full(31, -42.10), np.full(31, 97.35)])
+    postures = tmp_path / "postures.npz"
+    np.savez(postures, postures=q, trajectory=np.zeros(31, int),
+             joint_names=np.array(muscles.opensim_backend.JOINT_NAMES))
+    table, figure = tmp_path / "v.csv", tmp_path / "v.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "deepdraw.muscles", "validate", "--postures", str(postures),
+         "--original", str(ORIGINAL), "--derived", str(corrected), "--table", str(table),
+         "--figure", str(figure)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    with open(table) as fh:
+        rows = {r["muscle"]: r for r in csv.DictReader(fh)}
+    assert list(rows) == list(MUSCLE_NAMES) and figure.stat().st_size > 0
+    assert rows["BIClong"]["movements_with_jump_original"] == "1"
+    assert rows["BIClong"]["movements_with_jump_derived"] == "0"
+    assert float(rows["BIClong"]["max_step_original_mm"]) > 50
