@@ -153,8 +153,7 @@ def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
             angle = elbow[1:-1][order[np.round(levels * (len(order) - 1)).astype(int)]]
         picks.append(np.column_stack([shoulder, angle]))
     fiber_q = np.concatenate(picks)
-    fiber = opensim_lengths(fiber_q, model_path, "fiber", processes)
-    mtu = opensim_lengths(fiber_q, model_path, "mtu", processes)
+    fiber, mtu = np.moveaxis(opensim_lengths(fiber_q, model_path, "both", processes), 1, 0)
     size = len(fiber_q) + 2
     mtu_knots, fiber_knots = np.empty((25, size)), np.empty((25, size))
     for m in range(len(MUSCLE_NAMES)):

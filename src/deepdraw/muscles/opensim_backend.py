@@ -58,25 +58,26 @@ class OpenSimArm:
         self.model.realizePosition(self.state)
 
     def lengths(self, q_deg: np.ndarray, kind: str = "fiber") -> np.ndarray:
-        """(n, 25) mm: equilibrium fibre lengths (``"fiber"``) or musculotendon lengths (``"mtu"``).
+        """Muscle lengths (mm) of postures ``q_deg`` (n, 4).
 
-        NaN rows where OpenSim raises or returns a non-finite or non-positive value.
+        ``kind``: ``"fiber"`` equilibrium fibre lengths (n, 25), ``"mtu"`` musculotendon lengths
+        (n, 25), or ``"both"`` (n, 2, 25) [fibre, musculotendon] from one posing per frame.
+        NaN where OpenSim raises or returns a non-finite or non-positive value.
         """
-        out = np.full((len(q_deg), len(MUSCLE_NAMES)), np.nan)
+        out = np.full((len(q_deg), 2, len(MUSCLE_NAMES)), np.nan)
         for i, q in enumerate(np.radians(q_deg)):
             if not np.all(np.isfinite(q)):
                 continue
             try:
                 self._pose(q)
-                if kind == "fiber":
+                out[i, 1] = [m.getLength(self.state) * 1000.0 for m in self.muscles]
+                if kind != "mtu":  # the path length needs no equilibrium
                     self.model.equilibrateMuscles(self.state)
-                    out[i] = [m.getFiberLength(self.state) * 1000.0 for m in self.muscles]
-                else:
-                    out[i] = [m.getLength(self.state) * 1000.0 for m in self.muscles]
+                    out[i, 0] = [m.getFiberLength(self.state) * 1000.0 for m in self.muscles]
             except RuntimeError:
                 continue  # equilibrium/assembly failure: the row stays NaN
         out[~np.isfinite(out) | (out <= 0)] = np.nan
-        return out
+        return {"fiber": out[:, 0], "mtu": out[:, 1], "both": out}[kind]
 
 
 _WORKER_ARM: OpenSimArm | None = None
@@ -103,8 +104,9 @@ def opensim_lengths(q, model_path: str | os.PathLike, kind: str = "fiber", proce
         other coordinates keep their defaults (the coupled shoulder girdle follows by assembly).
     model_path : path-like
         The ``.osim`` file.
-    kind : {"fiber", "mtu"}
-        Equilibrium fibre length, or musculotendon (path) length, which needs no equilibrium.
+    kind : {"fiber", "mtu", "both"}
+        Equilibrium fibre length, musculotendon (path) length (needs no equilibrium), or both
+        as (n, 2, 25).
     processes : int, default 1
         Worker processes (each loads its own model); frames are split in chunks.
     chunk : int, default 500
@@ -112,7 +114,7 @@ def opensim_lengths(q, model_path: str | os.PathLike, kind: str = "fiber", proce
 
     Returns
     -------
-    lengths : ndarray of shape (n, 25)
+    lengths : ndarray of shape (n, 25), or (n, 2, 25) for ``kind="both"``
         mm, in the order of :data:`MUSCLE_NAMES`; NaN where OpenSim failed.
 
     Raises
@@ -123,8 +125,8 @@ def opensim_lengths(q, model_path: str | os.PathLike, kind: str = "fiber", proce
     q = np.asarray(q, dtype=float)
     if q.ndim != 2 or q.shape[1] != len(JOINT_NAMES):
         raise ValueError(f"q must have shape (n, {len(JOINT_NAMES)}), got {q.shape}")
-    if kind not in ("fiber", "mtu"):
-        raise ValueError(f"kind must be 'fiber' or 'mtu', got {kind!r}")
+    if kind not in ("fiber", "mtu", "both"):
+        raise ValueError(f"kind must be 'fiber', 'mtu' or 'both', got {kind!r}")
     if processes <= 1 or len(q) <= chunk:
         return OpenSimArm(model_path).lengths(q, kind)
     OpenSimArm(model_path)  # fail early, in this process, with a clear message

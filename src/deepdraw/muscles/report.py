@@ -8,8 +8,7 @@ import numpy as np
 
 from deepdraw.io import atomic_path
 from deepdraw.muscles.anatomy import MUSCLE_NAMES
-
-STEP_S = 0.015  # s between frames of the movements (for the time axis of the figures)
+from deepdraw.spindles import DT as STEP_S  # s between frames of a movement
 
 
 def write_table(path, rows: list[dict]) -> None:
