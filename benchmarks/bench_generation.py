@@ -27,7 +27,6 @@ Prints one JSON object (stdout only; progress goes to stderr):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -43,16 +42,13 @@ from threadpoolctl import threadpool_limits
 from deepdraw import arm, augmentation, bias, generation, muscles
 from deepdraw.characters import load_characters, read_characters, split_characters, write_characters
 from deepdraw.io import rng_for
+from deepdraw.muscles.model_edits import sha256_of
 
 ROOT = Path(__file__).resolve().parents[1]
 START_POINTS = ROOT / "resources/pcr_startingpoints.hdf5"
 SETTINGS = {"planes": ["horizontal", "vertical"], "shards_per_plane": 1,
             "start_points": str(START_POINTS), "window_steps": 320, "max_attempts": 30,
             "max_tracing_error_cm": 0.01, "max_joint_jerk": 1.0}
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def progress(message: str) -> None:
@@ -206,8 +202,8 @@ def run(n_samples: int, shard_samples: int, plane: str, model: Path | None, surr
         characters = load_characters(tmp / "characters.zarr")
         result = {"model_variant": variant,
                   "model": model.name if model.is_relative_to(tmp) else str(model),
-                  "model_sha256": sha256(model),
-                  "surrogate": str(surrogate), "surrogate_sha256": sha256(surrogate)}
+                  "model_sha256": sha256_of(model),
+                  "surrogate": str(surrogate), "surrogate_sha256": sha256_of(surrogate)}
         if shard_samples > 0:
             progress(f"shard job: {shard_samples} {plane} samples")
             result.update(shard_job(tmp / "characters.zarr", shard_samples, plane, model,
