@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from deepdraw import models
+from deepdraw.contract import INPUT_SHAPE
 from deepdraw.models import (TASKS, build_model, compile_model, hidden_layers, layer_geometry,
                              layer_plan, n_layers)
 
-INPUT = (25, 320, 2)
+INPUT = INPUT_SHAPE
 ARCHS = {
     "spatial_temporal": {"name": "st", "family": "spatial_temporal", "spatial_filters": [4, 8],
                          "spatial_kernel": 7, "spatial_stride": 2, "temporal_filters": [8, 8],

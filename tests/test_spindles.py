@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepdraw.spindles import (DT, N_STEPS, add_length_noise, draw_onsets, place_in_window,
+from deepdraw.contract import DT, N_MUSCLES
+from deepdraw.contract import WINDOW_STEPS as N_STEPS
+from deepdraw.spindles import (add_length_noise, draw_onsets, place_in_window,
                                primary_afferent_rate, spindle_inputs)
 
 
-def _padded_lengths(rng: np.random.Generator, durations: np.ndarray, n_muscles: int = 25):
+def _padded_lengths(rng: np.random.Generator, durations: np.ndarray, n_muscles: int = N_MUSCLES):
     """(n, n_muscles, max duration) mm, smooth per-muscle curves, NaN after each end."""
     n, longest = len(durations), int(durations.max())
     t = np.arange(longest)

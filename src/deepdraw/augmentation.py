@@ -7,7 +7,7 @@ of the source character's 10 x 10 cm box), and the start point is added to that 
 start point is where the source character's box centre lands, not the first pen position.
 
 One step of a source character is one 200 Hz UCI sample; the original never resamples in
-time, it only declares the step to be 15 ms afterwards (see :data:`deepdraw.spindles.DT`).
+time, it only declares the step to be 15 ms afterwards (see :data:`deepdraw.contract.DT`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from types import MappingProxyType
 import h5py
 import numpy as np
 
-PLANES = ("horizontal", "vertical")
+from deepdraw.contract import PLANE_TO_WORLD, PLANES
+
 ANGLES_DEG = (-30.0, -15.0, 0.0, 15.0, 30.0)
 # read-only: the sets are constants of the study (generate_data.sample_latent_vars)
 LATENT_SETS = MappingProxyType({
@@ -28,11 +29,6 @@ LATENT_SETS = MappingProxyType({
     "shear_y": ANGLES_DEG,
     "speed": (0.8, 1.0, 1.2, 1.4),
     "noise": (0.0, 0.1, 0.3),
-})
-# world = PLANE_TO_WORLD[plane] @ (x, y): horizontal (y, -x, 0), vertical (0, -x, y)
-PLANE_TO_WORLD = MappingProxyType({
-    "horizontal": np.array([[0.0, 1.0], [-1.0, 0.0], [0.0, 0.0]]),
-    "vertical": np.array([[0.0, 0.0], [-1.0, 0.0], [0.0, 1.0]]),
 })
 
 

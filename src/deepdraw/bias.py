@@ -33,11 +33,11 @@ from scipy import stats
 
 from deepdraw import augmentation
 from deepdraw.arm import JOINT_NAMES
+from deepdraw.contract import PLANES
 from deepdraw.io import atomic_path
 
 log = logging.getLogger(__name__)
 
-PLANES = augmentation.PLANES
 LATENT_NAMES = tuple(augmentation.LATENT_SETS)
 # Simulations of uniform start-point draws for the p-value of the number of unused points.
 N_SIMULATIONS = 2000

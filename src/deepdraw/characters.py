@@ -30,12 +30,12 @@ import scipy.io
 import xarray as xr
 
 from deepdraw import __version__
+from deepdraw.contract import LETTERS
 from deepdraw.dataset import stratified_pick
 from deepdraw.io import open_zarr, rng_for, write_zarr
 
 log = logging.getLogger(__name__)
 
-LETTERS = "abcdeghlmnopqrsuvwyz"
 BOX_CM = 10.0
 CSV_COLUMNS = ("sample", "label", "step", "vel_x", "vel_y", "tip_force")
 LAYOUTS = ("UCI 'mixout' + 'consts' (.mat)", "'xtrain' + 'ytrain' + 'key' (.mat)",

@@ -32,13 +32,12 @@ import xarray as xr  # noqa: E402
 from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
 
 from deepdraw.arm import JOINT_NAMES, elbow_position, forward_kinematics  # noqa: E402
-from deepdraw.augmentation import PLANES  # noqa: E402
+from deepdraw.contract import LETTERS, PLANES  # noqa: E402
 from deepdraw.io import atomic_path, open_zarr  # noqa: E402
 from deepdraw.kinematics import in_plane  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LETTERS = "abcdeghlmnopqrsuvwyz"
 #: Readable names of the joints of :data:`deepdraw.arm.JOINT_NAMES`.
 JOINT_LABELS = {"elv_angle": "elevation plane", "shoulder_elv": "shoulder elevation",
                 "shoulder_rot": "shoulder rotation", "elbow_flexion": "elbow flexion"}
@@ -66,7 +65,7 @@ def open_dataset(path: str | Path) -> xr.Dataset:
 
 def letters(ds: xr.Dataset) -> str:
     """Letters of the label codes (attribute ``letters`` of ``label``)."""
-    return str(ds["label"].attrs.get("letters", DEFAULT_LETTERS))
+    return str(ds["label"].attrs.get("letters", LETTERS))
 
 
 def arm_points(q: np.ndarray) -> np.ndarray:

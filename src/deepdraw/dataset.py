@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from deepdraw import __version__
+from deepdraw.contract import SPLIT_CODES, SPLIT_FLAGS, SPLITS
 from deepdraw.io import atomic_path, open_zarr, rng_for, sample_chunk_encoding, to_zarr
 from deepdraw.provenance import git_commit
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
 SAMPLE_CHUNK = 256
 
 
@@ -55,10 +55,10 @@ def assign_split(label: np.ndarray, plane: np.ndarray, source_split: np.ndarray,
         test = source_split == 1
     else:
         test = stratified_pick(groups, settings["test_fraction"], rng)
-    split = np.where(test, 2, 0).astype(np.int8)
+    split = np.where(test, SPLIT_CODES["test"], SPLIT_CODES["train"]).astype(np.int8)
     rest = np.flatnonzero(~test)
     validation = stratified_pick(groups[rest], settings["validation_fraction"], rng)
-    split[rest[validation]] = 1
+    split[rest[validation]] = SPLIT_CODES["validation"]
     return split
 
 
@@ -104,8 +104,7 @@ def build_dataset(shard_paths: list[str], characters_path: str, output: str, set
         start = 0
         for i, shard in enumerate(shards):
             n = shard.sizes["sample"]
-            shard = shard.assign(split=("sample", split[start : start + n], {
-                "flag_values": [0, 1, 2], "flag_meanings": " ".join(SPLITS)}))
+            shard = shard.assign(split=("sample", split[start : start + n], SPLIT_FLAGS))
             start += n
             # appending rewrites the store's attributes with the shard's: give each the dataset's
             shard.attrs = attrs

@@ -28,11 +28,11 @@ import xarray as xr
 
 from deepdraw import __version__, arm, augmentation, muscles, spindles
 from deepdraw.characters import StoredCharacters, load_characters
+from deepdraw.contract import DT, PLANE_FLAGS, PLANES, plane_code
 from deepdraw.io import atomic_path, rng_for, sample_chunk_encoding, to_zarr
 
 log = logging.getLogger(__name__)
 
-PLANES = ("horizontal", "vertical")
 LATENT_NAMES = ("size", "rotation", "shear_x", "shear_y", "speed", "noise")
 LATENT_UNITS = {"size": "1", "rotation": "deg", "shear_x": "deg", "shear_y": "deg", "speed": "1",
                 "noise": "fraction of the muscle's std over time"}
@@ -335,8 +335,7 @@ def candidate_table(rounds: list[dict], characters: StoredCharacters, sources: n
                    {"long_name": "index of the shard sample the candidate was drawn for"}),
         "attempt": ("candidate", cat("attempt", np.int16),
                     {"long_name": "attempt number of that sample, from 0"}),
-        "plane": ("candidate", np.full(len(sample), PLANES.index(plane), dtype=np.int8),
-                  {"flag_values": [0, 1], "flag_meanings": " ".join(PLANES)}),
+        "plane": ("candidate", np.full(len(sample), plane_code(plane), dtype=np.int8), PLANE_FLAGS),
         "source_index": ("candidate", source.astype(np.int32),
                          {"long_name": "index of the source character in characters.zarr"}),
         "label": ("candidate", characters.labels[source].astype(np.int16),
@@ -403,7 +402,7 @@ def _assemble(characters: StoredCharacters, sources: np.ndarray, lengths: np.nda
         block[np.broadcast_to(after_end[a:b], block.shape)] = np.nan
         noisy = spindles.add_length_noise(block, latents["noise"][a:b], rng)
         d, o = durations[a:b], onsets[a:b]
-        spindles.spindle_inputs(spindles.place_in_window(noisy, d, o, window), spindles.DT,
+        spindles.spindle_inputs(spindles.place_in_window(noisy, d, o, window), DT,
                                 out=inputs[a:b])
         placed_lengths[a:b] = spindles.place_in_window(block, d, o, window)
         for source, target in ((hand, placed_hand), (joints, placed_joints)):
@@ -416,8 +415,7 @@ def _assemble(characters: StoredCharacters, sources: np.ndarray, lengths: np.nda
                       "units": "mm (length), mm/s (velocity)"}),
         "label": ("sample", characters.labels[sources].astype(np.int16),
                   {"long_name": "character class", "letters": characters.letters}),
-        "plane": ("sample", np.full(n, PLANES.index(plane), dtype=np.int8),
-                  {"flag_values": [0, 1], "flag_meanings": " ".join(PLANES)}),
+        "plane": ("sample", np.full(n, plane_code(plane), dtype=np.int8), PLANE_FLAGS),
         "source_index": ("sample", sources.astype(np.int32),
                          {"long_name": "index of the source character in characters.zarr"}),
         "start_point": (("sample", "xyz"), start.astype(np.float32),
@@ -438,7 +436,7 @@ def _assemble(characters: StoredCharacters, sources: np.ndarray, lengths: np.nda
                                        {"units": LATENT_UNITS[name]})
     coords = {
         "muscle": list(muscles.MUSCLE_NAMES),
-        "time": ("time", np.arange(window) * spindles.DT, {"units": "s"}),
+        "time": ("time", np.arange(window) * DT, {"units": "s"}),
         "channel": ["length", "velocity"],
         "joint": list(arm.JOINT_NAMES),
         "xyz": ["x", "y", "z"],

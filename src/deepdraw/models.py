@@ -40,16 +40,15 @@ input steps that step covers; a final inverted normalisation returns physical un
 from __future__ import annotations
 
 import math
-import re
 
 import keras
 import numpy as np
 from keras import layers
 
+from deepdraw.contract import BLOCK_PATTERN, INPUT_SHAPE, LETTERS
+
 FAMILIES = ("spatial_temporal", "spatiotemporal", "recurrent")
 TASKS = ("recognition", "position", "position_velocity")
-INPUT_SHAPE = (25, 320, 2)
-BLOCK_PATTERN = re.compile(r"^(spatial|temporal|spatiotemporal|recurrent)(\d+)$")
 
 _KEYS = {
     "spatial_temporal": {"spatial_filters", "spatial_kernel", "spatial_stride", "temporal_filters",
@@ -271,7 +270,7 @@ def position_error_cm(y_true, y_pred):
     return keras.ops.sqrt(keras.ops.sum(keras.ops.square(diff), axis=-1))
 
 
-def build_model(arch: dict, task: str = "recognition", *, n_classes: int = 20,
+def build_model(arch: dict, task: str = "recognition", *, n_classes: int = len(LETTERS),
                 input_shape: tuple[int, int, int] = INPUT_SHAPE,
                 input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None,
                 target_mean: np.ndarray | None = None, target_std: np.ndarray | None = None,

@@ -34,6 +34,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from deepdraw.contract import PLANES, parse_instance  # noqa: E402
 from deepdraw.io import atomic_path  # noqa: E402
 from deepdraw.tuning import ENCODING_MODELS, circular_correlation  # noqa: E402
 
@@ -286,7 +287,7 @@ def plot_learning_curves(histories: list[str], arch_labels: dict, path: Path) ->
         for k, (_, arch, instance, history) in enumerate(c for c in curves if c[0] == task):
             color = plt.cm.tab10.colors[k % 10]
             epochs = history["epoch"] + 1
-            name = f"{arch_labels.get(arch, arch)}, seed {instance.removeprefix('seed')}"
+            name = f"{arch_labels.get(arch, arch)}, seed {parse_instance(instance).seed}"
             if metric in history:
                 ax.plot(epochs, history[metric], color=color, marker="o", ms=3, label=f"{name}: training")
             if f"val_{metric}" in history and history[f"val_{metric}"].notna().any():
@@ -616,7 +617,7 @@ def dataset_facts(dataset_path: str | Path) -> pd.DataFrame:
     split_names = str(ds["split"].attrs.get("flag_meanings", "train validation test")).split()
     rows = [("samples", f"{ds.sizes['sample']}")]
     rows += [(f"samples, {name} plane", f"{int(np.sum(plane == code))}")
-             for code, name in enumerate(("horizontal", "vertical"))]
+             for code, name in enumerate(PLANES)]
     rows += [(f"samples, {name} split", f"{int(np.sum(split == code))}") for code, name in enumerate(split_names)]
     rows.append(("letters", " ".join(str(ds["label"].attrs.get("letters", "")))))
     split_by = ds.attrs.get("split_by")

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-DT = 0.015  # s per step ("66.7 Hz"): the step the original assumes for every trajectory step
-N_STEPS = 320  # window length in steps
+from deepdraw.contract import DT, WINDOW_STEPS as N_STEPS  # noqa: F401 (re-exported)
 
 
 def _valid_std(x: np.ndarray) -> np.ndarray:

@@ -39,12 +39,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from deepdraw import arm
+from deepdraw.contract import IN_PLANE_AXES, PLANES
 from deepdraw.io import atomic_path
 
-PLANES = ("horizontal", "vertical")
-# world axis held constant in each plane, and the two in-plane axes
-PLANE_AXIS = {"horizontal": 2, "vertical": 0}
-IN_PLANE_AXES = {"horizontal": (0, 1), "vertical": (1, 2)}
 WORKSPACE_BOUNDS_CM = ((0.0, 60.0), (-60.0, 30.0), (-60.0, 30.0))  # world x, y, z
 MAX_ERROR_CM = 1e-2
 FINE_OFFSETS_CM = np.arange(-7.0, 8.0)  # 15 points, 1 cm apart

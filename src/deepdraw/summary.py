@@ -14,7 +14,9 @@ import math
 import sys
 from pathlib import Path
 
-CHANCE_RECOGNITION = 1 / 20
+from deepdraw.contract import LETTERS, is_trained
+
+CHANCE_RECOGNITION = 1 / len(LETTERS)
 
 
 def _read_csv(path: Path):
@@ -27,7 +29,7 @@ def _trained_mask(table):
     """Boolean Series: trained models (``trained`` column, or the ``seedN`` instance name)."""
     if "trained" in table:
         return table["trained"].astype(str).str.lower().isin(["true", "1"])
-    return ~table["instance"].astype(str).str.startswith("untrained")
+    return table["instance"].map(is_trained).astype(bool)
 
 
 def _model_lines(run: Path) -> list[str]:

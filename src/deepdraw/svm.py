@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from deepdraw.contract import SPLIT_CODES
 from deepdraw.io import atomic_path, open_zarr, rng_for
 
 log = logging.getLogger(__name__)
@@ -135,8 +136,8 @@ def svm_baseline(dataset, settings: dict, seed: int, results, summary, figure):
     labels, split = ds["label"].values.astype(int), ds["split"].values
     letters = ds["label"].attrs.get("letters", "")
     rng = rng_for(seed, "svm")
-    train_idx = subsample(labels, np.flatnonzero(split != 2), opts["max_train_per_class"], rng)
-    test_idx = subsample(labels, np.flatnonzero(split == 2), opts["max_test_per_class"], rng)
+    train_idx = subsample(labels, np.flatnonzero(split != SPLIT_CODES["test"]), opts["max_train_per_class"], rng)
+    test_idx = subsample(labels, np.flatnonzero(split == SPLIT_CODES["test"]), opts["max_test_per_class"], rng)
     rows, summaries = [], []
     for name in opts["representations"]:
         start = time.perf_counter()

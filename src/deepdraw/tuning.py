@@ -43,6 +43,7 @@ import scipy.linalg
 import scipy.stats
 
 from deepdraw.activations import read_layers
+from deepdraw.contract import PLANES
 from deepdraw.io import atomic_path, open_zarr, rng_for
 from deepdraw.kinematics import load_kinematics, sample_at
 
@@ -404,7 +405,7 @@ def label_scores(Y_train: np.ndarray, label_train: np.ndarray, Y_test: np.ndarra
 def _plane_fits(X, Y, rows, train, test, centre) -> pd.DataFrame:
     """Direction tuning fitted separately per plane, and each fit scored in the other plane."""
     out, fits, tests = {}, {}, {}
-    for code, name in enumerate(("horizontal", "vertical")):
+    for code, name in enumerate(PLANES):
         tr, te = train & (rows["plane"] == code), test & (rows["plane"] == code)
         tests[name] = (X[te], Responses(Y[te], centre))
         if tr.sum() <= X.shape[1] or te.sum() == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from deepdraw.contract import LETTERS
 from deepdraw.io import atomic_path
 
 
@@ -81,7 +82,7 @@ def summarise(metric_files: list, table, figure, times=None) -> "pd.DataFrame":
                     ax.scatter(g["n_layers"], g[column], marker=marker, color=f"C{i}",
                                label=f"{family}{'' if trained else ' (untrained)'}")
         if task == "recognition":
-            ax.axhline(1 / 20, color="grey", lw=0.8, ls=":")
+            ax.axhline(1 / len(LETTERS), color="grey", lw=0.8, ls=":")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set(title=task, xlabel="number of layers",
                ylabel="test accuracy" if task == "recognition" else "test position error (cm)")
