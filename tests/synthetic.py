@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from deepdraw.augmentation import LATENT_SETS
 from deepdraw.contract import DT, LETTERS, N_MUSCLES, PLANE_FLAGS, SPLIT_FLAGS
 from deepdraw.contract import WINDOW_STEPS as N_TIME
 from deepdraw.io import write_zarr
@@ -48,14 +49,7 @@ def make_synthetic_dataset(path: str | Path, n_samples: int = 400, n_classes: in
     order = rng.permutation(n_samples)
     split[order[: n_samples // 10]] = 1
     split[order[n_samples // 10 : n_samples // 5]] = 2
-    latents = {
-        "latent_size": rng.choice([0.7, 1.0, 1.3], n_samples),
-        "latent_rotation": rng.choice([-30, -15, 0, 15, 30], n_samples),
-        "latent_shear_x": rng.choice([-30, -15, 0, 15, 30], n_samples),
-        "latent_shear_y": rng.choice([-30, -15, 0, 15, 30], n_samples),
-        "latent_speed": rng.choice([0.8, 1.0, 1.2, 1.4], n_samples),
-        "latent_noise": rng.choice([0.0, 0.1, 0.3], n_samples),
-    }
+    latents = {f"latent_{name}": rng.choice(values, n_samples) for name, values in LATENT_SETS.items()}
     data_vars = {
         "spindles": (("sample", "muscle", "time", "channel"), spindles, {"units": "mm, mm/s"}),
         "label": ("sample", label.astype("int16"), {"letters": LETTERS[:n_classes]}),

@@ -43,9 +43,7 @@ def test_early_stopping_accepts_exactly_the_candidates_the_whole_tests_accept(
         # the table stores float32 latents: map back to the exact value of the set
         lat = {k: float(v[np.argmin(np.abs(v - float(row[f"latent_{k}"])))])
                for k, v in latent_values.items()}
-        path = augmentation.transform(characters.trajectories[int(row["source_index"])],
-                                      lat["size"], lat["rotation"], lat["shear_x"],
-                                      lat["shear_y"], lat["speed"])
+        path = augmentation.transform(characters.trajectories[int(row["source_index"])], lat)
         target = augmentation.embed(path, plane, points[int(row["start_index"])])[None]
         d = np.array([len(path)])
         assert int(row["steps"]) == d[0]

@@ -38,7 +38,6 @@ from deepdraw.io import atomic_path
 
 log = logging.getLogger(__name__)
 
-LATENT_NAMES = tuple(augmentation.LATENT_SETS)
 # Simulations of uniform start-point draws for the p-value of the number of unused points.
 N_SIMULATIONS = 2000
 
@@ -76,7 +75,7 @@ def candidate_frame(table, plane: str, shard: int = 0) -> pd.DataFrame:
     }
     for name in ("sample", "attempt", "label", "start_index", "accepted", "first_reason"):
         columns[name] = table[name].values
-    for name in LATENT_NAMES:
+    for name in augmentation.LATENTS:
         columns[f"latent_{name}"] = table[f"latent_{name}"].values.astype(float)
     muscle = [v for v in table.data_vars if str(v).startswith("reason_muscle")]
     columns["muscle_rejected"] = (np.any([table[v].values for v in muscle], axis=0) if muscle
@@ -167,8 +166,8 @@ def plane_report(frame: pd.DataFrame, n_points: int, letters: str, seed: int = 0
                           frame.loc[~frame["accepted"], "first_reason"].value_counts().items()},
         "latents": {},
     }
-    for name in LATENT_NAMES:
-        values = list(augmentation.LATENT_SETS[name])
+    for name, latent in augmentation.LATENTS.items():
+        values = list(latent.values)
         col = f"latent_{name}"
         entry = _by_value(frame.assign(**{col: frame[col].round(6)}), col, values)
         entry["accepted_vs_uniform"] = chi_square(entry["accepted"])
@@ -205,10 +204,10 @@ def bias_report(frame: pd.DataFrame, n_start_points: dict[str, int], letters: st
         "latents_accepted_vs_uniform": {},
         "planes": {},
     }
-    for name in LATENT_NAMES:
+    for name, latent in augmentation.LATENTS.items():
         col = f"latent_{name}"
         counts = accepted[col].round(6).value_counts().reindex(
-            list(augmentation.LATENT_SETS[name]), fill_value=0)
+            list(latent.values), fill_value=0)
         report["latents_accepted_vs_uniform"][name] = chi_square(counts.to_numpy())
     for k, plane in enumerate(p for p in PLANES if p in n_start_points):
         rows = frame[frame["plane"] == plane]

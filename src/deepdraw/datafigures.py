@@ -32,6 +32,7 @@ import xarray as xr  # noqa: E402
 from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
 
 from deepdraw.arm import JOINT_NAMES, elbow_position, forward_kinematics  # noqa: E402
+from deepdraw.augmentation import LATENTS  # noqa: E402
 from deepdraw.contract import LETTERS, PLANES  # noqa: E402
 from deepdraw.io import atomic_path, open_zarr  # noqa: E402
 from deepdraw.kinematics import in_plane  # noqa: E402
@@ -41,10 +42,6 @@ log = logging.getLogger(__name__)
 #: Readable names of the joints of :data:`deepdraw.arm.JOINT_NAMES`.
 JOINT_LABELS = {"elv_angle": "elevation plane", "shoulder_elv": "shoulder elevation",
                 "shoulder_rot": "shoulder rotation", "elbow_flexion": "elbow flexion"}
-#: dataset variable -> (readable name, unit) of the augmentation latents.
-LATENTS = {"latent_size": ("size", "factor"), "latent_rotation": ("rotation", "deg"),
-           "latent_shear_x": ("shear x", "deg"), "latent_shear_y": ("shear y", "deg"),
-           "latent_speed": ("speed", "factor"), "latent_noise": ("noise", "fraction of SD")}
 REQUIRED = ("label", "plane", "hand", "joints", "muscle_length", "spindles", "onset", "duration",
             "start_point")
 #: Samples drawn at most for the distribution figure (all of them on small datasets).
@@ -277,10 +274,16 @@ def plot_distributions(ds: xr.Dataset, out_path: str | Path) -> None:
     plane = sub["plane"].values
     planes = [(code, name) for code, name in enumerate(PLANES) if np.any(plane == code)]
     colors = {0: "tab:blue", 1: "tab:orange"}
-    fig, axes = plt.subplots(4, 4, figsize=(16, 14))
+    joint_names = [str(j) for j in ds["joint"].values] if "joint" in ds.coords else list(JOINT_NAMES)
+    # one panel per registered latent, letters, durations, two start-point views per plane, joints
+    n_panels = len(LATENTS) + 2 + 2 * len(PLANES) + len(joint_names)
+    n_rows = -(-n_panels // 4)
+    fig, axes = plt.subplots(n_rows, 4, figsize=(16, 3.5 * n_rows))
     axes = axes.ravel()
     panel = 0
-    for name, (label, unit) in LATENTS.items():
+    for latent in LATENTS.values():
+        name, label = f"latent_{latent.name}", latent.label
+        unit = {"1": "factor"}.get(latent.unit, latent.unit)
         ax = axes[panel]
         panel += 1
         if name not in sub:
@@ -333,7 +336,6 @@ def plot_distributions(ds: xr.Dataset, out_path: str | Path) -> None:
     onset, duration = sub["onset"].values[joint_rows], sub["duration"].values[joint_rows]
     steps = np.arange(joints.shape[1])[None, :]
     moving = (steps >= onset[:, None]) & (steps < (onset + duration)[:, None])
-    joint_names = [str(j) for j in ds["joint"].values] if "joint" in ds.coords else list(JOINT_NAMES)
     for j, jname in enumerate(joint_names):
         ax = axes[panel]
         panel += 1

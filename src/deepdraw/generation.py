@@ -33,9 +33,6 @@ from deepdraw.io import atomic_path, rng_for, sample_chunk_encoding, to_zarr
 
 log = logging.getLogger(__name__)
 
-LATENT_NAMES = ("size", "rotation", "shear_x", "shear_y", "speed", "noise")
-LATENT_UNITS = {"size": "1", "rotation": "deg", "shear_x": "deg", "shear_y": "deg", "speed": "1",
-                "noise": "fraction of the muscle's std over time"}
 
 
 def source_characters(n_characters: int, plane: str, shard: int, samples_per_shard: int,
@@ -66,7 +63,7 @@ def draw_candidates(characters: StoredCharacters, sources: np.ndarray, plane: st
 
     Returns
     -------
-    latents : dict of (n,) float arrays (:data:`LATENT_NAMES`)
+    latents : dict of (n,) float arrays, one per latent of :data:`deepdraw.augmentation.LATENTS`
     start_index : (n,) int, row of each drawn start point in ``start_points``
     paths : list of n (T_i, 3) arrays, hand targets in world cm
     """
@@ -74,12 +71,8 @@ def draw_candidates(characters: StoredCharacters, sources: np.ndarray, plane: st
     start_index = rng.integers(len(start_points), size=len(sources))
     paths = []
     for i, src in enumerate(sources):
-        path2d = augmentation.transform(
-            characters.trajectories[src],
-            size=latents["size"][i], rotation=latents["rotation"][i],
-            shear_x=latents["shear_x"][i], shear_y=latents["shear_y"][i],
-            speed=latents["speed"][i],
-        )
+        path2d = augmentation.transform(characters.trajectories[src],
+                                        {name: values[i] for name, values in latents.items()})
         paths.append(augmentation.embed(path2d, plane, start_points[start_index[i]]))
     return latents, start_index, paths
 
@@ -244,7 +237,7 @@ def generate_shard(characters: StoredCharacters, start_points: np.ndarray, plane
     hand = np.empty((n, window, 3))
     joints = np.empty((n, window, 4))
     durations = np.zeros(n, dtype=int)
-    latents = {k: np.zeros(n) for k in LATENT_NAMES}
+    latents = {k: np.zeros(n) for k in augmentation.LATENTS}
     start_index = np.zeros(n, dtype=np.int64)
     accepted = np.zeros(n, dtype=bool)
     table = []
@@ -277,7 +270,7 @@ def generate_shard(characters: StoredCharacters, start_points: np.ndarray, plane
         keep = pending[ok]
         durations[keep] = steps[ok]
         start_index[keep] = idx[ok]
-        for k in LATENT_NAMES:
+        for k in augmentation.LATENTS:
             latents[k][keep] = lat[k][ok]
         accepted[keep] = True
         table.append({"sample": pending, "attempt": np.full(len(pending), attempt),
@@ -353,10 +346,10 @@ def candidate_table(rounds: list[dict], characters: StoredCharacters, sources: n
         "joint_max": (("candidate", "joint"), q_range[:, 1].astype(np.float32),
                       {"units": "deg", "long_name": "largest joint angle over the solved steps"}),
     }
-    for name in LATENT_NAMES:
+    for name, latent in augmentation.LATENTS.items():
         values = np.concatenate([r["latents"][name] for r in rounds]) if rounds else np.zeros(0)
         data_vars[f"latent_{name}"] = ("candidate", values.astype(np.float32),
-                                       {"units": LATENT_UNITS[name]})
+                                       {"units": latent.unit})
     for name in names:
         data_vars[f"reason_{name}"] = ("candidate", reasons[name],
                                        {"long_name": f"rejected for {name}"})
@@ -431,9 +424,9 @@ def _assemble(characters: StoredCharacters, sources: np.ndarray, lengths: np.nda
         "muscle_length": (("sample", "muscle", "time"), placed_lengths,
                           {"units": "mm", "long_name": "noise-free muscle fibre length"}),
     }
-    for name in LATENT_NAMES:
+    for name, latent in augmentation.LATENTS.items():
         data_vars[f"latent_{name}"] = ("sample", latents[name].astype(np.float32),
-                                       {"units": LATENT_UNITS[name]})
+                                       {"units": latent.unit, "long_name": f"latent {latent.label}"})
     coords = {
         "muscle": list(muscles.MUSCLE_NAMES),
         "time": ("time", np.arange(window) * DT, {"units": "s"}),
