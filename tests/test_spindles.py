@@ -8,7 +8,7 @@ import pytest
 from deepdraw.contract import DT, N_MUSCLES
 from deepdraw.contract import WINDOW_STEPS as N_STEPS
 from deepdraw.spindles import (add_length_noise, draw_onsets, place_in_window,
-                               primary_afferent_rate, spindle_inputs)
+                               spindle_inputs)
 
 
 def _padded_lengths(rng: np.random.Generator, durations: np.ndarray, n_muscles: int = N_MUSCLES):
@@ -107,9 +107,3 @@ def test_spindle_inputs_refuse_nan():
     with pytest.raises(ValueError, match="NaN"):
         spindle_inputs(np.full((1, 25, N_STEPS), np.nan), DT)
 
-
-def test_primary_afferent_rate_closed_form():
-    stretch = np.array([0.0, 1.0, -2.0, 0.0])
-    velocity = np.array([0.0, 1.0, -32.0, 1024.0])
-    np.testing.assert_allclose(primary_afferent_rate(stretch, velocity),
-                               [0.0, 2 + 4.3, -4 - 4.3 * 8, 4.3 * 64])

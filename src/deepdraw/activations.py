@@ -204,10 +204,7 @@ def run(model_path: str, dataset_path: str, output: str, n_samples: int, seed: i
     """Load the model and the dataset, read out every hidden layer and write the store."""
     import keras
 
-    try:  # registers the project's custom layers, if any, before deserialising
-        import deepdraw.models  # noqa: F401
-    except ImportError:
-        pass
+    import deepdraw.models  # noqa: F401 (registers the custom layers before deserialising)
     dataset = open_zarr(dataset_path)
     samples = select_test_samples(dataset["split"].values, n_samples, seed)
     inputs = dataset["spindles"].isel(sample=samples).values.astype(np.float32)

@@ -22,7 +22,6 @@ a figure; :func:`summary` is the compact version stored in the dataset's provena
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -31,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from deepdraw import augmentation
+from deepdraw import augmentation, cliutil
 from deepdraw.arm import JOINT_NAMES
 from deepdraw.contract import PLANES
 from deepdraw.io import atomic_path
@@ -353,8 +352,7 @@ def tests_table(report: dict) -> pd.DataFrame:
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.bias", description=__doc__)
+    parser = cliutil.parser("python -m deepdraw.bias", __doc__)
     parser.add_argument("--shards", nargs="+", required=True, help="shard stores (.zarr)")
     parser.add_argument("--start-points", required=True, help="the start-point file (.hdf5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the unused-point simulation")
@@ -362,7 +360,7 @@ def main(argv=None) -> None:
     parser.add_argument("--csv", required=True)
     parser.add_argument("--figure", required=True)
     parser.add_argument("--tests", required=True, help="CSV of the tests, one row per plane and test")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     frame, n_start_points, letters = read_tables(args.shards)
     report = bias_report(frame, n_start_points, letters, args.seed)
     coordinates = {p: augmentation.load_start_points(args.start_points, p) for p in n_start_points}

@@ -17,7 +17,6 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 import tempfile
@@ -31,6 +30,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
 
+from deepdraw import cliutil  # noqa: E402
 from deepdraw.arm import JOINT_NAMES, elbow_position, forward_kinematics  # noqa: E402
 from deepdraw.augmentation import LATENTS  # noqa: E402
 from deepdraw.contract import LETTERS, PLANES  # noqa: E402
@@ -416,9 +416,7 @@ def make_figures(dataset: str | Path, planes: list[str], sample_figures: list[st
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.datafigures",
-                                     description=__doc__.split("\n\n")[0])
+    parser = cliutil.parser("python -m deepdraw.datafigures", __doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     figures = sub.add_parser("figures", help="sample figures per plane, distributions, animation")
     figures.add_argument("--dataset", required=True, help="dataset.zarr")
@@ -431,7 +429,7 @@ def main(argv=None) -> None:
     one.add_argument("--dataset", required=True, help="dataset.zarr")
     one.add_argument("--index", type=int, required=True, help="sample index")
     one.add_argument("--output", required=True, help="PNG")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     if args.command == "figures":
         make_figures(args.dataset, args.planes, args.samples, args.distributions, args.animation,
                      args.per_plane)

@@ -6,7 +6,6 @@ bounded by memory; only the per-sample metadata needed for the split is read up 
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from collections import Counter
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepdraw import __version__
+from deepdraw import __version__, cliutil
 from deepdraw.contract import SPLIT_CODES, SPLIT_FLAGS, SPLITS
 from deepdraw.io import atomic_path, open_zarr, rng_for, sample_chunk_encoding, to_zarr
 from deepdraw.provenance import git_commit
@@ -130,8 +129,7 @@ def _bias_summary(shard_paths: list[str]) -> dict | None:
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.dataset", description=__doc__)
+    parser = cliutil.parser("python -m deepdraw.dataset", __doc__)
     parser.add_argument("--shards", nargs="+", required=True)
     parser.add_argument("--characters", required=True)
     parser.add_argument("--split", required=True, help="the config's split section, JSON")
@@ -140,7 +138,7 @@ def main(argv=None) -> None:
     parser.add_argument("--config", default="{}",
                         help="the resolved settings the dataset is made from, JSON")
     parser.add_argument("--output", required=True)
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     build_dataset(args.shards, args.characters, args.output, json.loads(args.split), args.seed,
                   args.config_hash, json.loads(args.config))
 

@@ -388,32 +388,6 @@ def hidden_layers(model: keras.Model) -> list[str]:
     return [layer.name for layer in model.layers if BLOCK_PATTERN.match(layer.name)]
 
 
-def layer_geometry(model: keras.Model) -> dict[str, dict[str, int]]:
-    """Shape of every block output and its alignment to input time.
-
-    Returns
-    -------
-    dict
-        ``{block: {"time_stride", "time_steps", "space", "channels"}}``: output step ``j`` of a
-        block is centred on input step ``j * time_stride`` ('same' padding); ``space`` is the
-        number of muscle rows left (1 for LSTM layers).
-    """
-    geometry, stride = {}, 1
-    for name in hidden_layers(model):
-        layer = model.get_layer(name)
-        shape = layer.output.shape
-        conv_name = f"{name}_conv"
-        if any(lay.name == conv_name for lay in model.layers):
-            stride *= int(model.get_layer(conv_name).strides[1])
-        if len(shape) == 4:
-            space, steps, channels = shape[1], shape[2], shape[3]
-        else:
-            space, steps, channels = 1, shape[1], shape[2]
-        geometry[name] = {"time_stride": stride, "time_steps": int(steps), "space": int(space),
-                          "channels": int(channels)}
-    return geometry
-
-
 def main(argv: list[str] | None = None) -> None:
     """CLI: print a sweep of architectures as a YAML list for ``training.architectures``."""
     import argparse

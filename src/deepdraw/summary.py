@@ -8,12 +8,12 @@ out, and an unreadable one is named instead of failing.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 from pathlib import Path
 
+from deepdraw import cliutil
 from deepdraw.contract import LETTERS, is_trained
 
 CHANCE_RECOGNITION = 1 / len(LETTERS)
@@ -165,9 +165,9 @@ def print_run_summary(run_dir: str | Path, file=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="deepdraw summary", description=__doc__.splitlines()[0])
+    parser = cliutil.parser("deepdraw summary", __doc__.splitlines()[0])
     parser.add_argument("run", help="results/<run>")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     if not Path(args.run).is_dir():
         raise FileNotFoundError(f"{args.run}: run directory not found (give results/<run>)")
     print_run_summary(args.run)

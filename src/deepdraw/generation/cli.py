@@ -8,7 +8,7 @@ import logging
 
 import numpy as np
 
-from deepdraw import __version__, arm, augmentation, muscles
+from deepdraw import __version__, arm, augmentation, cliutil, muscles
 from deepdraw.characters import load_characters
 from deepdraw.contract import PLANES
 from deepdraw.generation.checks import CHECK_EVERY
@@ -22,9 +22,7 @@ log = logging.getLogger(__name__)
 def _parse(argv=None) -> argparse.Namespace:
     from deepdraw import generation  # the package's docstring describes the whole stage
 
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.generation",
-                                     description=generation.__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cliutil.parser("python -m deepdraw.generation", generation.__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     shard = sub.add_parser("shard", help="generate one shard of the dataset")
     shard.add_argument("--plane", choices=PLANES, required=True)
@@ -42,7 +40,7 @@ def _parse(argv=None) -> argparse.Namespace:
         p.add_argument("--settings", required=True, help="the config's generation section, JSON")
         p.add_argument("--seed", type=int, required=True)
         p.add_argument("--output", required=True)
-    return parser.parse_args(argv)
+    return cliutil.parse_args(parser, argv)
 
 
 def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30,
@@ -71,7 +69,6 @@ def main(argv=None) -> None:
     from threadpoolctl import threadpool_limits
 
     keep_freed_memory()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = _parse(argv)
     settings = json.loads(args.settings)
     characters = load_characters(args.characters)

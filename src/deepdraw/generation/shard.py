@@ -11,6 +11,7 @@ import xarray as xr
 
 from deepdraw import arm, augmentation, muscles
 from deepdraw.characters import StoredCharacters
+from deepdraw.cliutil import progress
 from deepdraw.contract import PLANE_FLAGS, plane_code
 from deepdraw.generation.assembly import assemble
 from deepdraw.generation.checks import CHECK_EVERY, CandidateChecks, kinematic_rejections
@@ -58,6 +59,7 @@ def generate_shard(characters: StoredCharacters, start_points: np.ndarray, plane
     accepted = np.zeros(n, dtype=bool)
     table = []
     pending = np.arange(n)
+    bar = progress(total=n, desc=f"{plane} shard {shard}", unit="sample")
     for attempt in range(settings["max_attempts"]):
         if pending.size == 0:
             break
@@ -93,6 +95,8 @@ def generate_shard(characters: StoredCharacters, start_points: np.ndarray, plane
                       "start_index": idx, "latents": lat, "accepted": ok, "reasons": reasons,
                       "q_range": q_range, "steps": steps, "solved": solved})
         pending = pending[~ok]
+        bar.update(len(keep))
+    bar.close()
     if pending.size:
         log.warning("%s/%d: %d of %d samples found no valid augmentation in %d attempts",
                     plane, shard, pending.size, n, settings["max_attempts"])

@@ -29,9 +29,9 @@ from deepdraw.training.data import SPLITS, ZarrBatches
 from deepdraw.training.device import (DEVICES, PRECISIONS, configure_tensorflow, cuda_build,
                                       precision_policy, runtime_info, select_device)
 from deepdraw.training.fit import DEFAULTS, evaluate, save_model, train, untrained
-from deepdraw.training.summary import summarise, test_score
+from deepdraw.training.summary import summarise
 
 __all__ = ["DEFAULTS", "DEVICES", "PRECISIONS", "SPLITS", "ZarrBatches", "configure_tensorflow",
            "cuda_build", "evaluate", "main", "make_clock", "make_epoch_setter",
            "make_state_keeper", "precision_policy", "runtime_info", "save_model",
-           "select_device", "summarise", "test_score", "train", "untrained"]
+           "select_device", "summarise", "train", "untrained"]

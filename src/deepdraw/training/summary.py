@@ -9,14 +9,6 @@ from deepdraw.contract import LETTERS
 from deepdraw.io import atomic_path
 
 
-def test_score(metrics: dict) -> tuple[str, float]:
-    """The headline test metric of a model: accuracy (recognition) or position error (cm)."""
-    test = metrics["test"]
-    if "accuracy" in test:
-        return "test_accuracy", test["accuracy"]
-    return "test_position_error_cm", test["position_error_cm"]
-
-
 def summarise(metric_files: list, table, figure, times=None) -> "pd.DataFrame":
     """Table of all models (one row each) and test performance vs depth per family.
 
