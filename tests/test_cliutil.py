@@ -10,8 +10,9 @@ import pytest
 from deepdraw import cliutil
 
 # every module with a command line (python -m deepdraw.<module>, deepdraw <command>)
-MODULES = ["bias", "characters", "config", "datafigures", "dataset", "generation",
-           "muscles.__main__", "startpoints", "summary", "svm"]
+MODULES = ["activations", "bias", "characters", "config", "datafigures", "dataset", "generation",
+           "models", "muscles.__main__", "report", "similarity", "startpoints", "summary", "svm",
+           "training.cli", "tuning"]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -14,7 +14,6 @@ Open a layer with ``xarray.open_zarr(path, group="temporal2")`` or the whole sto
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from deepdraw import cliutil
 from deepdraw.contract import BLOCK_PATTERN, DT, SPLIT_CODES
 from deepdraw.contract import WINDOW_STEPS as N_INPUT_TIME
 from deepdraw.io import atomic_path, open_zarr, rng_for
@@ -219,14 +219,13 @@ def run(model_path: str, dataset_path: str, output: str, n_samples: int, seed: i
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.activations", description=__doc__)
+    parser = cliutil.parser("python -m deepdraw.activations", __doc__)
     parser.add_argument("--model", required=True, help="model.keras")
     parser.add_argument("--dataset", required=True, help="dataset.zarr")
     parser.add_argument("--analysis", required=True, help="the config's analysis section, JSON")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--output", required=True, help="activations .zarr store")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     settings = json.loads(args.analysis)
     run(args.model, args.dataset, args.output, settings["n_test_samples"], args.seed,
         settings.get("batch_size", 64))

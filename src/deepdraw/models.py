@@ -45,6 +45,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from deepdraw import cliutil
 from deepdraw.contract import BLOCK_PATTERN, INPUT_SHAPE, LETTERS
 
 FAMILIES = ("spatial_temporal", "spatiotemporal", "recurrent")
@@ -390,16 +391,13 @@ def hidden_layers(model: keras.Model) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """CLI: print a sweep of architectures as a YAML list for ``training.architectures``."""
-    import argparse
-
     import yaml
 
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.models",
-                                     description="Draw architectures from the study's search space")
+    parser = cliutil.parser("python -m deepdraw.models", "Draw architectures from the study's search space")
     parser.add_argument("--per-family", type=int, required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     sweep = [arch for family in args.families
              for arch in sample_architectures(family, args.per_family, args.seed)]
     print(yaml.safe_dump(sweep, sort_keys=False, default_flow_style=None), end="")

@@ -16,7 +16,6 @@ Command line: ``python -m deepdraw.report --summary-dir ... --units ... --cka ..
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import logging
@@ -34,6 +33,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from deepdraw import cliutil  # noqa: E402
 from deepdraw.contract import PLANES, parse_instance  # noqa: E402
 from deepdraw.io import atomic_path  # noqa: E402
 from deepdraw.tuning import ENCODING_MODELS, circular_correlation  # noqa: E402
@@ -1013,8 +1013,7 @@ def build_report(summary_dir: str, unit_tables: list[str], cka_path: str, target
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.report", description=__doc__.split("\n\n")[0])
+    parser = cliutil.parser("python -m deepdraw.report", __doc__.split("\n\n")[0])
     parser.add_argument("--summary-dir", required=True, help="folder of the tuning summary CSVs")
     parser.add_argument("--units", nargs="+", required=True, help="per-model unit tables (.parquet)")
     parser.add_argument("--cka", required=True, help="similarity/cka.csv")
@@ -1030,7 +1029,7 @@ def main(argv=None) -> None:
     parser.add_argument("--dataset", help="dataset.zarr (sample counts and provenance)")
     parser.add_argument("--dataset-bias", help="CSV table for the dataset bias part of the dataset section")
     parser.add_argument("--run", help="run name shown in the title")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     build_report(args.summary_dir, args.units, args.cka, args.targets, json.loads(args.analysis),
                  args.figure_dir, args.html, models_summary=args.models_summary, svm_summary=args.svm_summary,
                  histories=args.histories, data_figure_paths=args.data_figures, dataset=args.dataset,

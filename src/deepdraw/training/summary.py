@@ -9,7 +9,7 @@ from deepdraw.contract import LETTERS
 from deepdraw.io import atomic_path
 
 
-def summarise(metric_files: list, table, figure, times=None) -> "pd.DataFrame":
+def summarize(metric_files: list, table, figure, times=None) -> "pd.DataFrame":
     """Table of all models (one row each) and test performance vs depth per family.
 
     Parameters
