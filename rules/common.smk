@@ -4,6 +4,7 @@ import json
 
 from snakemake.utils import validate
 
+from deepdraw.augmentation import describe_latents
 from deepdraw.contract import INSTANCE_WILDCARD, PLANE_WILDCARD, instance_name
 
 validate(config, schema="../schemas/config.schema.yaml")

@@ -57,6 +57,9 @@ def test_registered_latent_is_drawn_and_applied_in_its_order(jitter):
                                atol=1e-12)
     with pytest.raises(ValueError, match="jitter_x"):
         transform(traj, IDENTITY)
+    # the shard rule's parameter changes, so the workflow regenerates the shards
+    assert json.loads(augmentation.describe_latents())["jitter_x"] == {
+        "values": [-2.0, 0.0, 2.0], "unit": "cm", "order": 3, "transform": "_jitter_x"}
 
 
 def test_a_registered_latent_reaches_the_shard_bias_report_and_figures(jitter, tmp_path):
@@ -82,6 +85,7 @@ def test_a_registered_latent_reaches_the_shard_bias_report_and_figures(jitter, t
     samples = open_zarr(shard)
     assert samples["latent_jitter_x"].attrs["units"] == "cm"
     np.testing.assert_array_equal(samples["latent_jitter_x"].values, 0.0)
+    assert "jitter_x" in json.loads(samples.attrs["latents"])
     table = generation.read_candidates(shard)
     assert "latent_jitter_x" in table and table.sizes["candidate"] >= 4
 

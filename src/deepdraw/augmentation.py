@@ -12,6 +12,7 @@ time, it only declares the step to be 15 ms afterwards (see :data:`deepdraw.cont
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,17 @@ class _LatentSets(Mapping):
 LATENT_SETS = _LatentSets()
 
 
+def describe_latents() -> str:
+    """The registered latents as JSON (name -> values, unit, order, transform), in drawing order.
+
+    Stored in each shard's and the dataset's attributes and given to the shard rule as a
+    parameter, so that registering or changing a latent makes Snakemake regenerate the shards.
+    """
+    return json.dumps({name: {"values": list(lat.values), "unit": lat.unit, "order": lat.order,
+                              "transform": lat.apply.__name__ if lat.apply else None}
+                       for name, lat in LATENTS.items()})
+
+
 def draw_latents(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     """Draw ``n`` sets of latents, each uniformly from its registered values.
 
@@ -128,6 +140,13 @@ def _check_path(traj2d: np.ndarray) -> np.ndarray:
     return traj2d
 
 
+def _resample(values: np.ndarray, n_new: int) -> np.ndarray:
+    """(T, 2) values linearly interpolated at ``n_new`` evenly spaced times over steps 0..T-1."""
+    steps = np.arange(len(values))
+    times = np.linspace(0, steps[-1], n_new)
+    return np.column_stack([np.interp(times, steps, values[:, k]) for k in range(values.shape[1])])
+
+
 def resize(traj2d: np.ndarray, size: float) -> np.ndarray:
     """Scale a character by resampling its per-step displacement to ``floor(size * T)`` steps.
 
@@ -149,11 +168,8 @@ def resize(traj2d: np.ndarray, size: float) -> np.ndarray:
     n_new = _n_points(len(traj2d), size)
     if size <= 0 or n_new < 2:
         raise ValueError(f"size {size} leaves fewer than 2 points of {len(traj2d)}")
-    steps = np.arange(len(traj2d))
     displacement = np.vstack([np.zeros((1, 2)), np.diff(traj2d, axis=0)])
-    times = np.linspace(0, steps[-1], n_new)
-    resampled = np.column_stack([np.interp(times, steps, displacement[:, k]) for k in range(2)])
-    return np.cumsum(resampled, axis=0) + traj2d[0]
+    return np.cumsum(_resample(displacement, n_new), axis=0) + traj2d[0]
 
 
 def speed_up(traj2d: np.ndarray, speed: float) -> np.ndarray:
@@ -172,9 +188,7 @@ def speed_up(traj2d: np.ndarray, speed: float) -> np.ndarray:
     n_new = _n_points(len(traj2d), 1.0 / speed) if speed > 0 else 0
     if n_new < 2:
         raise ValueError(f"speed {speed} leaves fewer than 2 points of {len(traj2d)}")
-    steps = np.arange(len(traj2d))
-    times = np.linspace(0, steps[-1], n_new)
-    return np.column_stack([np.interp(times, steps, traj2d[:, k]) for k in range(2)])
+    return _resample(traj2d, n_new)
 
 
 def affine_matrix(rotation: float, shear_x: float, shear_y: float) -> np.ndarray:

@@ -32,7 +32,7 @@ from scipy import stats
 
 from deepdraw import augmentation, cliutil
 from deepdraw.arm import JOINT_NAMES
-from deepdraw.contract import PLANES
+from deepdraw.contract import IN_PLANE_AXES, PLANES
 from deepdraw.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -275,10 +275,10 @@ def write_figure(path: str | Path, report: dict, points: pd.DataFrame) -> None:
         entry = report["planes"][plane]
         table = points[points["plane"] == plane]
         ax = row[0]
-        horizontal = plane == "horizontal"
         if "x_cm" in table:
-            u, v = (table["x_cm"], table["y_cm"]) if horizontal else (table["y_cm"], table["z_cm"])
-            labels = ("x (cm)", "y (cm)") if horizontal else ("y (cm)", "z (cm)")
+            axes_names = ["xyz"[k] for k in IN_PLANE_AXES[plane]]
+            u, v = (table[f"{n}_cm"] for n in axes_names)
+            labels = tuple(f"{n} (cm)" for n in axes_names)
         else:
             u, v, labels = table["start_index"], table["candidates"], ("start point", "candidates")
         used = table["accepted"] > 0

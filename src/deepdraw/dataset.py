@@ -92,6 +92,7 @@ def build_dataset(shard_paths: list[str], characters_path: str, output: str, set
         "deepdraw_version": __version__,
         "seed": seed,
         "muscle_backend": shards[0].attrs["muscle_backend"],
+        "latents": shards[0].attrs.get("latents", "unknown"),
         "n_rejected": json.dumps(dict(sorted(rejected.items()))),
         "split_by": settings["by"],
         "n_samples": {name: int((split == code).sum()) for code, name in enumerate(SPLITS)},

@@ -98,6 +98,7 @@ def main(argv=None) -> None:
         "muscle_backend": args.backend, "deepdraw_version": __version__,
         "n_rejected": json.dumps(dict(sorted(rejected.items()))),
         "n_candidates": int(candidates.sizes["candidate"]),
+        "latents": augmentation.describe_latents(),
     })
     write_shard(shard, candidates, args.output)
     log.info("%s shard %d: %d samples from %d candidates; rejections %s", args.plane, args.shard,
