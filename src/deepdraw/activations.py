@@ -18,7 +18,6 @@ import argparse
 import json
 import logging
 import math
-import re
 import warnings
 from pathlib import Path
 
@@ -29,26 +28,22 @@ from deepdraw.io import atomic_path, open_zarr, rng_for
 
 log = logging.getLogger(__name__)
 
-#: Names of hidden blocks (the models contract): family and 1-based index.
-BLOCK_PATTERN = re.compile(r"^(spatial|temporal|spatiotemporal|recurrent)(\d+)$")
 N_INPUT_TIME = 320
 
 
 def hidden_layers(model) -> list[str]:
     """Hidden block names of ``model`` in forward order.
 
-    Uses ``deepdraw.models.hidden_layers`` when that module exists; otherwise the model's
-    layers whose names match :data:`BLOCK_PATTERN`.
+    The layers named after the blocks of a registered network family
+    (:func:`deepdraw.models.hidden_layers`).
 
     Raises
     ------
     ValueError if the model has no such layer (not a deepdraw network).
     """
-    try:
-        from deepdraw import models
-        names = list(models.hidden_layers(model))
-    except (ImportError, AttributeError):
-        names = [layer.name for layer in model.layers if BLOCK_PATTERN.match(layer.name)]
+    from deepdraw import models
+
+    names = list(models.hidden_layers(model))
     if not names:
         raise ValueError(
             f"model {model.name!r} has no hidden layers named spatialN/temporalN/spatiotemporalN/"
