@@ -123,7 +123,7 @@ def analysis_models():
         (task, arch["name"], instance)
         for task in tasks
         for arch in training["architectures"]
-        for instance in model_instances()
+        for instance in model_instances(arch)
     ]
 
 
@@ -142,16 +142,21 @@ def analysis_targets():
 MODELS = f"{RUN}/models"
 
 
-def training_seeds(key):
-    """Seeds of the training section's ``seeds`` / ``untrained_seeds``: a list, or a count n (0..n-1)."""
-    value = config["training"][key]
+# keys of an architecture entry that choose its instances, not its network
+INSTANCE_KEYS = ("seeds", "untrained_seeds")
+
+
+def training_seeds(key, arch=None):
+    """Seeds ``seeds`` / ``untrained_seeds`` of an architecture (its own, else the training
+    section's): a list, or a count n (0..n-1)."""
+    value = (arch or {}).get(key, config["training"][key])
     return list(range(value)) if isinstance(value, int) else list(value)
 
 
-def model_instances():
+def model_instances(arch=None):
     """Folder names of the trained models (seed<N>) and untrained controls (untrained<N>)."""
-    return [f"seed{s}" for s in training_seeds("seeds")] + [
-        f"untrained{s}" for s in training_seeds("untrained_seeds")
+    return [f"seed{s}" for s in training_seeds("seeds", arch)] + [
+        f"untrained{s}" for s in training_seeds("untrained_seeds", arch)
     ]
 
 
@@ -159,7 +164,8 @@ def architecture(name):
     """One architecture of the config, as JSON for the command line."""
     for arch in config["training"]["architectures"]:
         if arch["name"] == name:
-            return json.dumps(arch, sort_keys=True)
+            network = {k: v for k, v in arch.items() if k not in INSTANCE_KEYS}
+            return json.dumps(network, sort_keys=True)
     raise ValueError(f"architecture {name!r} is not in config training.architectures")
 
 
@@ -206,7 +212,7 @@ def model_metrics():
         f"{MODELS}/{task}/{arch['name']}/{instance}/metrics.json"
         for task in training["tasks"]
         for arch in training["architectures"]
-        for instance in model_instances()
+        for instance in model_instances(arch)
     ]
 
 
@@ -219,7 +225,7 @@ def model_histories():
         f"{MODELS}/{task}/{arch['name']}/seed{seed}/history.csv"
         for task in training["tasks"]
         for arch in training["architectures"]
-        for seed in training_seeds("seeds")
+        for seed in training_seeds("seeds", arch)
     ]
 
 

@@ -295,7 +295,8 @@ def generate_shard(characters: StoredCharacters, start_points: np.ndarray, plane
     order = np.flatnonzero(accepted)
     shard_ds = _assemble(characters, sources[order], lengths, hand, joints, order,
                          durations[order], {k: v[order] for k, v in latents.items()},
-                         start_points, start_index[order], plane, window, rng)
+                         start_points, start_index[order], plane, window, rng,
+                         _noise_mode(settings))
     return shard_ds, rejected, candidates
 
 
@@ -370,11 +371,26 @@ def candidate_table(rounds: list[dict], characters: StoredCharacters, sources: n
 ASSEMBLY_CHUNK = 256
 
 
+def _noise_mode(settings: dict) -> str:
+    """``generation.noise`` of ``settings``; the schema's default where the caller's settings
+    predate the key (the workflow always passes it)."""
+    if "noise" in settings:
+        return settings["noise"]
+    from deepdraw.config import load_schema, workflow_root
+
+    return load_schema(workflow_root())["properties"]["generation"]["properties"]["noise"][
+        "default"]
+
+
 def _assemble(characters: StoredCharacters, sources: np.ndarray, lengths: np.ndarray,
               hand: np.ndarray, joints: np.ndarray, rows: np.ndarray, durations: np.ndarray,
               latents: dict[str, np.ndarray], start_points: np.ndarray, start_index: np.ndarray,
-              plane: str, window: int, rng: np.random.Generator) -> xr.Dataset:
+              plane: str, window: int, rng: np.random.Generator,
+              noise: str | None = None) -> xr.Dataset:
     """Noise, window placement and spindle channels for the accepted samples of a shard.
+
+    ``noise`` is where the noise enters (``generation.noise``, :data:`spindles.NOISE_MODES`;
+    None: the schema's default).
 
     Parameters
     ----------
@@ -387,6 +403,7 @@ def _assemble(characters: StoredCharacters, sources: np.ndarray, lengths: np.nda
     :data:`ASSEMBLY_CHUNK` samples (no shard-sized float64 temporaries) with the same result
     as one whole-shard computation.
     """
+    noise = noise or _noise_mode({})
     n = len(rows)
     n_muscles = len(muscles.MUSCLE_NAMES)
     durations = np.asarray(durations, dtype=int)
@@ -401,10 +418,9 @@ def _assemble(characters: StoredCharacters, sources: np.ndarray, lengths: np.nda
         b = min(a + ASSEMBLY_CHUNK, n)
         block = np.ascontiguousarray(np.swapaxes(lengths[rows[a:b], :longest], 1, 2))
         block[np.broadcast_to(after_end[a:b], block.shape)] = np.nan
-        noisy = spindles.add_length_noise(block, latents["noise"][a:b], rng)
         d, o = durations[a:b], onsets[a:b]
-        spindles.spindle_inputs(spindles.place_in_window(noisy, d, o, window), spindles.DT,
-                                out=inputs[a:b])
+        spindles.noisy_inputs(block, d, o, latents["noise"][a:b], noise, rng, window,
+                              spindles.DT, out=inputs[a:b])
         placed_lengths[a:b] = spindles.place_in_window(block, d, o, window)
         for source, target in ((hand, placed_hand), (joints, placed_joints)):
             moved = np.swapaxes(source[rows[a:b], :longest], 1, 2)

@@ -73,7 +73,8 @@ import numpy as np
 from keras import layers
 
 INPUT_SHAPE = (25, 320, 2)
-_OPTIONAL = {"name", "family", "dropout"}
+# besides the family's keys: the name, the dropout and the instances to train (the workflow's)
+_OPTIONAL = {"name", "family", "dropout", "seeds", "untrained_seeds"}
 
 
 # ---------------------------------------------------------------------------- families
