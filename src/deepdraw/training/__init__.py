@@ -34,5 +34,5 @@ from deepdraw.training.summary import summarise, test_score
 
 __all__ = ["DEVICES", "PRECISIONS", "SCHEDULES", "SPLITS", "ZarrBatches", "configure_tensorflow",
            "cuda_build", "evaluate", "job_options", "main", "make_clock", "make_epoch_setter",
-           "make_state_keeper", "precision_policy", "resolve_settings", "runtime_info", "save_model",
-           "select_device", "summarise", "test_score", "train", "untrained"]
+           "make_state_keeper", "precision_policy", "resolve_settings", "runtime_info",
+           "save_model", "select_device", "summarise", "test_score", "train", "untrained"]

@@ -33,7 +33,9 @@ import logging
 import re
 import shutil
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -94,9 +96,28 @@ def _study(opts: dict, monitor: str, keras) -> dict:
     return {}
 
 
-#: Schedules: name -> (callbacks factory, whether the inputs and targets are standardised,
-#: whether the family's study learning rate and batch size replace the configured ones).
-SCHEDULES = {"ours": (_ours, True, False), "study": (_study, False, True)}
+@dataclass(frozen=True)
+class Schedule:
+    """A training schedule.
+
+    Attributes
+    ----------
+    callbacks : callable ``(opts, monitor, keras) -> dict``
+        Its stateful Keras callbacks by name (their counters are saved for resumed runs).
+    standardise : bool
+        Inputs (and decoding targets) standardised with training-set statistics.
+    study_rates : bool
+        The family's study learning rate and batch size replace the configured ones.
+    """
+
+    callbacks: Callable[[dict, str, Any], dict]
+    standardise: bool
+    study_rates: bool
+
+
+#: Schedules by name (``training.schedule``).
+SCHEDULES = {"ours": Schedule(_ours, standardise=True, study_rates=False),
+             "study": Schedule(_study, standardise=False, study_rates=True)}
 
 
 def job_options(settings: dict, arch: dict) -> dict:
@@ -109,7 +130,7 @@ def job_options(settings: dict, arch: dict) -> dict:
 
     opts = resolve_settings(settings)
     schedule = opts["schedule"]
-    if SCHEDULES[schedule][2]:
+    if SCHEDULES[schedule].study_rates:
         family = FAMILIES[arch["family"]]
         opts = {**opts, "learning_rate": family.study_learning_rate,
                 "batch_size": family.study_batch_size}
@@ -161,7 +182,7 @@ def _sources(dataset, task, opts, seed, threads=None, cache=True):
 def _build(arch, task, train: ZarrBatches, opts: dict, seed: int):
     from deepdraw.models import build_model, compile_model
 
-    standardise = SCHEDULES[opts["schedule"]][1]
+    standardise = SCHEDULES[opts["schedule"]].standardise
     stats = train.statistics() if standardise else {}
     target_std = stats.get("target_std") if train.spec.standardise_targets else None
     target_mean = stats.get("target_mean") if train.spec.standardise_targets else None
@@ -250,9 +271,9 @@ def train(dataset, task: str, arch: dict, settings: dict, seed: int, output_dir,
         log.warning("no validation samples: the schedule and checkpoint use the training loss")
     log.info("schedule %s: learning rate %g, batch size %d, %s inputs", opts["schedule"],
              opts["learning_rate"], opts["batch_size"],
-             "standardised" if SCHEDULES[opts["schedule"]][1] else "raw")
+             "standardised" if SCHEDULES[opts["schedule"]].standardise else "raw")
     callbacks = {
-        **SCHEDULES[opts["schedule"]][0](opts, monitor, keras),
+        **SCHEDULES[opts["schedule"]].callbacks(opts, monitor, keras),
         "checkpoint": keras.callbacks.ModelCheckpoint(
             str(ckpt / "best.weights.h5"), monitor=monitor, save_best_only=True,
             save_weights_only=True),
