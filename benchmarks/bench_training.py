@@ -74,7 +74,9 @@ def synthetic_store(path: Path, n_samples: int, block: int = 5000) -> Path:
 
 def measure_input(store: Path, batch_size: int, epochs: int, threads: int | None) -> dict:
     """Samples per second delivered by the training input pipeline, no model attached."""
-    from deepdraw.training import DEFAULTS, ZarrBatches
+    from deepdraw.training import ZarrBatches, resolve_settings
+
+    defaults = resolve_settings({})  # the schema's defaults
 
     def epoch_rate(source, epoch):
         source.epoch = epoch
@@ -84,11 +86,11 @@ def measure_input(store: Path, batch_size: int, epochs: int, threads: int | None
         return n / (time.perf_counter() - start)
 
     out = {}
-    for name, cache in (("cached", DEFAULTS["cache_inputs"]), ("streamed", "false")):
+    for name, cache in (("cached", defaults["cache_inputs"]), ("streamed", "false")):
         start = time.perf_counter()
         source = ZarrBatches(store, "train", "recognition", batch_size, shuffle=True, seed=0,
-                             shuffle_chunks=DEFAULTS["shuffle_chunks"], cache=cache,
-                             cache_max_mb=DEFAULTS["cache_max_mb"],
+                             shuffle_chunks=defaults["shuffle_chunks"], cache=cache,
+                             cache_max_mb=defaults["cache_max_mb"],
                              readers=max(2, threads or 1))
         setup = time.perf_counter() - start
         rates = [epoch_rate(source, e) for e in range(epochs)]

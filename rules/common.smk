@@ -126,7 +126,7 @@ def analysis_models():
         (task, arch["name"], instance)
         for task in tasks
         for arch in training["architectures"]
-        for instance in model_instances()
+        for instance in model_instances(arch)
     ]
 
 
@@ -145,16 +145,21 @@ def analysis_targets():
 MODELS = f"{RUN}/models"
 
 
-def training_seeds(key):
-    """Seeds of the training section's ``seeds`` / ``untrained_seeds``: a list, or a count n (0..n-1)."""
-    value = config["training"][key]
+# keys of an architecture entry that choose its instances, not its network
+INSTANCE_KEYS = ("seeds", "untrained_seeds")
+
+
+def training_seeds(key, arch=None):
+    """Seeds ``seeds`` / ``untrained_seeds`` of an architecture (its own, else the training
+    section's): a list, or a count n (0..n-1)."""
+    value = (arch or {}).get(key, config["training"][key])
     return list(range(value)) if isinstance(value, int) else list(value)
 
 
-def model_instances():
+def model_instances(arch=None):
     """Folder names of the trained models (seed<N>) and untrained controls (untrained<N>)."""
-    return [instance_name(s) for s in training_seeds("seeds")] + [
-        instance_name(s, trained=False) for s in training_seeds("untrained_seeds")
+    return [instance_name(s) for s in training_seeds("seeds", arch)] + [
+        instance_name(s, trained=False) for s in training_seeds("untrained_seeds", arch)
     ]
 
 
@@ -162,7 +167,8 @@ def architecture(name):
     """One architecture of the config, as JSON for the command line."""
     for arch in config["training"]["architectures"]:
         if arch["name"] == name:
-            return json.dumps(arch, sort_keys=True)
+            network = {k: v for k, v in arch.items() if k not in INSTANCE_KEYS}
+            return json.dumps(network, sort_keys=True)
     raise ValueError(f"architecture {name!r} is not in config training.architectures")
 
 
@@ -209,7 +215,7 @@ def model_metrics():
         f"{MODELS}/{task}/{arch['name']}/{instance}/metrics.json"
         for task in training["tasks"]
         for arch in training["architectures"]
-        for instance in model_instances()
+        for instance in model_instances(arch)
     ]
 
 
@@ -222,7 +228,7 @@ def model_histories():
         f"{MODELS}/{task}/{arch['name']}/{instance_name(seed)}/history.csv"
         for task in training["tasks"]
         for arch in training["architectures"]
-        for seed in training_seeds("seeds")
+        for seed in training_seeds("seeds", arch)
     ]
 
 

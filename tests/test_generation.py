@@ -83,9 +83,9 @@ def test_blockwise_assembly_equals_the_whole_shard_computation(monkeypatch):
     args = (_fake_characters(n), np.arange(n), lengths, hand, joints, rows, durations, latents,
             points, start_index, "vertical", window)
     monkeypatch.setattr(generation.assembly, "ASSEMBLY_CHUNK", 2)
-    blocks = generation.assemble(*args, np.random.default_rng(5))
+    blocks = generation.assemble(*args, np.random.default_rng(5), "lengths")
     monkeypatch.setattr(generation.assembly, "ASSEMBLY_CHUNK", 1000)
-    whole = generation.assemble(*args, np.random.default_rng(5))
+    whole = generation.assemble(*args, np.random.default_rng(5), "lengths")
     for name in blocks.data_vars:
         assert np.array_equal(blocks[name].values, whole[name].values), name
     # reference: the whole shard at once, NaN after each movement's end

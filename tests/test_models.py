@@ -10,6 +10,7 @@ from deepdraw import models
 from deepdraw.contract import INPUT_SHAPE
 from deepdraw.models import (TASKS, build_model, compile_model, hidden_layers,
                              layer_plan, n_layers)
+from synthetic import make_synthetic_dataset
 
 INPUT = INPUT_SHAPE
 ARCHS = {
@@ -32,7 +33,10 @@ def test_output_shapes_and_layer_names(family, task):
     model = build_model(ARCHS[family], task, seed=0)
     x = np.random.default_rng(0).normal(size=(3, *INPUT)).astype("float32")
     y = model.predict(x, verbose=0)
-    expected = {"recognition": (3, 20), "position": (3, 320, 3), "position_velocity": (3, 320, 6)}
+    # the study's decoder predicts at the last block's steps: 320 / 3 / 3, 320 / 2 / 2, 320
+    study_steps = {"spatial_temporal": 36, "spatiotemporal": 80, "recurrent": 320}[family]
+    expected = {"recognition": (3, 20), "position": (3, 320, 3), "position_velocity": (3, 320, 6),
+                "position_study": (3, study_steps, 3)}
     assert y.shape == expected[task]
     if task == "recognition":
         np.testing.assert_allclose(y.sum(axis=1), 1, rtol=1e-5)
@@ -209,3 +213,98 @@ def test_jit_compile_is_off_unless_asked():
     finally:
         if deterministic:
             tf.config.experimental.enable_op_determinism()
+
+
+def test_study_output_steps_follow_the_study_subsampling():
+    """Every (320 // (n - 1))-th input step from 0, exactly n of them, for the study's strides."""
+    for strides, expected in (((3, 3, 3, 3), (107, 36, 12, 4)), ((2, 2, 2, 2), (160, 80, 40, 20)),
+                              ((1,), (320,))):
+        n = 320
+        for stride, steps in zip(strides, expected):
+            n = -(-n // stride)
+            assert n == steps
+            picked = models.study_output_steps(n)
+            assert len(picked) == n and picked[0] == 0
+            assert np.all(np.diff(picked) == 320 // (n - 1)) if n > 1 else True
+    np.testing.assert_array_equal(models.study_output_steps(4), [0, 106, 212, 318])
+    with pytest.raises(ValueError, match="output time steps"):
+        models.study_output_steps(1)
+
+
+def test_study_decoder_error_in_cm_closed_form():
+    """A prediction off by (3, 4, 0) cm at every output step is 5 cm off; loss = 25 / 3 cm^2."""
+    rng = np.random.default_rng(0)
+    hand = rng.normal(size=(5, 320, 3)).astype("float32")
+    steps = models.study_output_steps(36)
+    pred = hand[:, steps] + np.array([3.0, 4.0, 0.0], dtype="float32")
+    np.testing.assert_allclose(models.study_position_error(hand, pred), 5.0, rtol=1e-6)
+    score = TASKS["position_study"].score(hand, pred, 20)
+    assert score["position_error_cm"] == pytest.approx(5.0, rel=1e-6)
+    # the Keras loss and metric compare with the same steps
+    loss = models.StudyMSE()(hand, pred)
+    assert float(loss) == pytest.approx(25 / 3, rel=1e-5)
+    metric = models.study_position_error_cm(hand, pred)
+    np.testing.assert_allclose(np.asarray(metric), 5.0, rtol=1e-5)
+    # a prediction aligned with the wrong steps (shifted by one) is not scored as exact
+    shifted = hand[:, steps + 1]
+    assert models.study_position_error(hand, shifted).mean() > 0.1
+
+
+def test_study_decoder_has_no_dropout_and_reads_out_linearly():
+    model = build_model(ARCHS["spatial_temporal"], "position_study", seed=0)
+    kinds = {type(layer).__name__ for layer in model.layers}
+    assert "Dropout" not in kinds
+    readout = model.get_layer("readout")
+    assert readout.units == 3 and readout.activation.__name__ == "linear"
+    assert model.output.shape[1:] == (36, 3)
+
+
+def _temporal_only_blocks(arch, planner):
+    k = planner.int("kernel")
+    for i, f in enumerate(planner.ints("filters"), 1):
+        planner.conv(f"temporal{i}", f, (1, k), (1, 2))
+
+
+@pytest.fixture
+def toy_registry():
+    """A toy family and task registered for one test and removed afterwards."""
+    family = models.Family("temporal_only", frozenset({"filters", "kernel"}),
+                           _temporal_only_blocks,
+                           lambda rng: {"family": "temporal_only",
+                                        "filters": [int(rng.choice((4, 8)))],
+                                        "kernel": int(rng.choice((3, 5)))},
+                           ("temporal",), 1e-3, 32)
+    task = models.Task(
+        "plane", 0, ("plane",), lambda values, dt: np.asarray(values["plane"]).astype("int32"),
+        lambda x, plan, ctx: keras.layers.Dense(2, activation="softmax", name="readout")(
+            keras.layers.Flatten(name="flatten")(x)),
+        lambda target_std: "sparse_categorical_crossentropy", lambda: ["accuracy"],
+        lambda y, p, n: {"accuracy": float(np.mean(p.argmax(axis=1) == y))}, ("accuracy",))
+    models.register_family(family)
+    models.register_task(task)
+    try:
+        yield family, task
+    finally:
+        del models.FAMILIES["temporal_only"], models.TASKS["plane"]
+
+
+def test_a_family_and_a_task_are_added_through_the_registries_alone(toy_registry, tmp_path):
+    from deepdraw.training import ZarrBatches, evaluate
+
+    arch = {"name": "toy", "family": "temporal_only", "filters": [4, 8], "kernel": 5}
+    assert [b["name"] for b in layer_plan(arch)] == ["temporal1", "temporal2"]
+    assert layer_plan(arch)[-1]["time_steps"] == 80
+    assert len(models.sample_architectures("temporal_only", 3, seed=0)) == 3
+    with pytest.raises(ValueError, match="already registered"):
+        models.register_family(toy_registry[0])
+    store = make_synthetic_dataset(tmp_path / "d.zarr", 200, 5, 1)
+    source = ZarrBatches(store, "train", "plane", batch_size=32)
+    x, y = next(iter(source))
+    from deepdraw.io import open_zarr
+    planes = open_zarr(store)["plane"].values[open_zarr(store)["split"].values == 0]
+    np.testing.assert_array_equal(y, planes[:32])
+    model = compile_model(build_model(arch, "plane", seed=0), "plane")
+    assert hidden_layers(model) == ["temporal1", "temporal2"]
+    model.fit(source.dataset(), epochs=1, verbose=0)
+    score = evaluate(model, source, source.n_classes)
+    assert score["n"] == source.n_samples and 0 <= score["accuracy"] <= 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from deepdraw import spindles
 from deepdraw.contract import DT, N_MUSCLES
 from deepdraw.contract import WINDOW_STEPS as N_STEPS
 from deepdraw.spindles import (add_length_noise, draw_onsets, place_in_window,
@@ -107,3 +108,81 @@ def test_spindle_inputs_refuse_nan():
     with pytest.raises(ValueError, match="NaN"):
         spindle_inputs(np.full((1, 25, N_STEPS), np.nan), DT)
 
+
+def _sinusoids(n=400, muscles=3, duration=200, amplitude=2.0, hz=1.0):
+    """Lengths ``100 + A sin(2 pi f t)`` over ``duration`` steps (NaN after), onsets at 60."""
+    t = np.arange(duration) * spindles.DT
+    lengths = 100 + amplitude * np.sin(2 * np.pi * hz * t)
+    lengths = np.broadcast_to(lengths, (n, muscles, duration)).copy()
+    durations = np.full(n, duration)
+    onsets = np.full(n, 60)
+    return lengths, durations, onsets
+
+
+@pytest.mark.parametrize("mode", ["lengths", "channels", "kinematic"])
+def test_noise_modes_closed_form_noise_on_each_channel(mode):
+    """Noise std on each channel against its closed form, inside the movement and outside."""
+    level = 0.3
+    lengths, durations, onsets = _sinusoids()
+    n = len(lengths)
+    clean = spindles.spindle_inputs(spindles.place_in_window(lengths, durations, onsets))
+    noisy = spindles.noisy_inputs(lengths, durations, onsets, np.full(n, level), mode,
+                                  np.random.default_rng(0))
+    diff = noisy.astype(float) - clean
+    inside = slice(62, 258)  # movement steps away from its edges
+    std_length = np.std(lengths[0, 0])
+    std_velocity = np.std(clean[0, 0, 60:260, 1])
+    length_noise = diff[:, :, inside, 0].std()
+    velocity_noise = diff[:, :, inside, 1].std()
+    assert length_noise == pytest.approx(level * std_length, rel=0.05)
+    if mode == "lengths":
+        # differenced white noise: sigma / (sqrt(2) dt), ~7x the velocity's own std here
+        expected = level * std_length / (np.sqrt(2) * spindles.DT)
+        assert velocity_noise == pytest.approx(expected, rel=0.05)
+        assert velocity_noise > 5 * level * std_velocity
+    else:
+        assert velocity_noise == pytest.approx(level * std_velocity, rel=0.05)
+    still = np.r_[0:59, 262:320]  # before the onset and after the end
+    if mode == "kinematic":
+        assert diff[:, :, still, 0].std() == pytest.approx(level * std_length, rel=0.05)
+        assert diff[:, :, still, 1].std() == pytest.approx(level * std_velocity, rel=0.05)
+    else:
+        # the still steps hold one value: no noise varies over them (an exact onset cue)
+        assert np.all(np.diff(noisy[:, :, 1:59, 0], axis=-1) == 0)
+        assert np.all(noisy[:, :, 1:58, 1] == 0)
+        if mode == "channels":
+            np.testing.assert_array_equal(noisy[:, :, still], clean[:, :, still].astype("float32"))
+
+
+@pytest.mark.parametrize("mode", ["lengths", "channels", "kinematic"])
+def test_noise_modes_draw_blockwise_as_one_computation(mode):
+    rng = np.random.default_rng(3)
+    lengths = 100 + rng.normal(size=(6, 4, 50)).cumsum(axis=-1)
+    durations = rng.integers(10, 51, 6)
+    lengths[np.arange(50)[None, None, :] >= durations[:, None, None].repeat(4, 1)] = np.nan
+    onsets = spindles.draw_onsets(durations, 80, rng)
+    level = rng.choice([0.0, 0.1, 0.3], 6)
+    whole = spindles.noisy_inputs(lengths, durations, onsets, level, mode,
+                                  np.random.default_rng(9), 80)
+    gen = np.random.default_rng(9)
+    parts = [spindles.noisy_inputs(lengths[a:b], durations[a:b], onsets[a:b], level[a:b], mode,
+                                   gen, 80) for a, b in ((0, 2), (2, 6))]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    zero = spindles.noisy_inputs(lengths, durations, onsets, np.zeros(6), mode,
+                                 np.random.default_rng(9), 80)
+    clean = spindles.spindle_inputs(spindles.place_in_window(lengths, durations, onsets, 80))
+    np.testing.assert_allclose(zero, clean, rtol=1e-6)
+
+
+def test_lengths_mode_is_noise_on_lengths_before_differencing():
+    lengths, durations, onsets = _sinusoids(n=5)
+    level = np.full(5, 0.1)
+    ref_rng = np.random.default_rng(4)
+    noisy = spindles.add_length_noise(lengths, level, ref_rng)
+    expected = spindles.spindle_inputs(spindles.place_in_window(noisy, durations, onsets))
+    got = spindles.noisy_inputs(lengths, durations, onsets, level, "lengths",
+                                np.random.default_rng(4))
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="generation.noise"):
+        spindles.noisy_inputs(lengths, durations, onsets, level, "muscles",
+                              np.random.default_rng(4))

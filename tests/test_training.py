@@ -287,3 +287,71 @@ def test_jit_compile_runs_with_xla_and_says_it_is_not_deterministic(toy, tmp_pat
     assert metrics["runtime"]["jit_compile"] is True
     assert metrics["runtime"]["deterministic_ops"] is False
     assert np.isfinite(metrics["test"]["loss"])
+
+
+def test_settings_take_the_schema_defaults_and_reject_bad_values():
+    from deepdraw.config import ConfigError, load_schema, workflow_root
+    from deepdraw.training import job_options, resolve_settings
+
+    schema = load_schema(workflow_root())["properties"]["training"]["properties"]
+    resolved = resolve_settings({"batch_size": 7})
+    assert resolved["batch_size"] == 7
+    for key in ("schedule", "learning_rate", "max_epochs", "patience", "plateau_patience",
+                "plateau_factor", "dropout", "cache_max_mb"):
+        assert resolved[key] == schema[key]["default"]
+    with pytest.raises(ConfigError, match="plateau_factor"):
+        resolve_settings({"plateau_factor": 2})
+    with pytest.raises(ConfigError, match="schedule"):
+        resolve_settings({"schedule": "cosine"})
+    # the study schedule trains each family at the study's learning rate and batch size
+    lstm = {"name": "l", "family": "recurrent", "spatial_filters": [4], "spatial_kernel": 3,
+            "spatial_stride": 1, "lstm_units": [8]}
+    study = job_options({"schedule": "study", "learning_rate": 0.1, "batch_size": 7}, lstm)
+    assert (study["learning_rate"], study["batch_size"]) == (1e-3, 128)
+    assert job_options({"schedule": "study"}, TINY)["learning_rate"] == 5e-4
+    assert job_options({"learning_rate": 0.1}, TINY)["learning_rate"] == 0.1
+
+
+def test_study_schedule_keeps_the_learning_rate_and_restores_the_best_weights(toy, tmp_path):
+    class Scramble(keras.callbacks.Callback):
+        """Overwrites the weights once training ends: only a restore can undo it."""
+
+        def on_train_end(self, logs=None):
+            rng = np.random.default_rng(0)
+            self.model.set_weights([rng.normal(size=w.shape).astype(w.dtype)
+                                    for w in self.model.get_weights()])
+
+    # a large initial rate would be divided on plateaus by the other schedule
+    settings = {**SETTINGS, "schedule": "study", "max_epochs": 6, "patience": 1,
+                "plateau_patience": 1}
+    metrics = train(toy, "recognition", TINY, settings, 0, tmp_path / "study",
+                    extra_callbacks=[Scramble()])
+    history = pd.read_csv(tmp_path / "study" / "history.csv")
+    # every epoch ran (no early stopping) at the family's constant learning rate
+    assert metrics["epochs"] == 6
+    np.testing.assert_allclose(history["learning_rate"], 5e-4)
+    assert metrics["settings"]["batch_size"] == 256
+    # the kept weights are those of the lowest validation loss
+    assert metrics["best_epoch"] == int(history["val_loss"].idxmin()) + 1
+    assert metrics["validation"]["loss"] == pytest.approx(history["val_loss"].min(), rel=1e-3)
+    # raw inputs: the input normalisation is the identity
+    model = keras.models.load_model(tmp_path / "study" / "model.keras")
+    norm = model.get_layer("input_normalization")
+    np.testing.assert_array_equal(np.asarray(norm.mean).ravel(), 0)
+    np.testing.assert_array_equal(np.asarray(norm.variance).ravel(), 1)
+
+
+def test_study_decoder_trains_and_reports_the_study_error(toy, tmp_path):
+    arch = {**TINY, "temporal_stride": 2}
+    metrics = train(toy, "position_study", arch, {**SETTINGS, "max_epochs": 1}, 0,
+                    tmp_path / "run")
+    model = keras.models.load_model(tmp_path / "run" / "model.keras")
+    source = ZarrBatches(toy, "test", "position_study", 64)
+    x, y = next(iter(source))
+    p = model.predict(x, verbose=0)
+    assert p.shape == (len(x), 160, 3)
+    from deepdraw.models import study_position_error
+
+    errors = [study_position_error(y, model.predict(x, verbose=0)) for x, y in source]
+    assert metrics["test"]["position_error_cm"] == pytest.approx(
+        float(np.concatenate(errors).mean()), rel=1e-5)

@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from deepdraw import cliutil
-from deepdraw.contract import BLOCK_PATTERN, DT, SPLIT_CODES
+from deepdraw.contract import DT, SPLIT_CODES
 from deepdraw.contract import WINDOW_STEPS as N_INPUT_TIME
 from deepdraw.io import atomic_path, open_zarr, rng_for
 
@@ -34,13 +34,16 @@ log = logging.getLogger(__name__)
 def hidden_layers(model) -> list[str]:
     """Hidden block names of ``model`` in forward order.
 
-    The model's layers whose names match :data:`deepdraw.contract.BLOCK_PATTERN`.
+    The layers named after the blocks of a registered network family
+    (:func:`deepdraw.models.hidden_layers`).
 
     Raises
     ------
     ValueError if the model has no such layer (not a deepdraw network).
     """
-    names = [layer.name for layer in model.layers if BLOCK_PATTERN.match(layer.name)]
+    from deepdraw import models
+
+    names = list(models.hidden_layers(model))
     if not names:
         raise ValueError(
             f"model {model.name!r} has no hidden layers named spatialN/temporalN/spatiotemporalN/"

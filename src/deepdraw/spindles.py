@@ -4,6 +4,24 @@ The network input of the study is two channels per muscle and step: muscle fibre
 and its time derivative (mm/s, ``np.gradient`` with dt = 15 ms), as written by the authors'
 ``dataset/ModifyInputRepresentations.ipynb`` (``spindle_info``) and read by their training
 code (input (batch, 25, 320, 2)).
+
+Where the noise of a sample (level ``L``, a fraction of a signal's std over the movement)
+enters is a choice (``generation.noise``, :data:`NOISE_MODES`):
+
+``lengths``
+    white noise ``L * std(length)`` on each muscle's length during the movement, before the
+    window placement and the differencing: the velocity channel carries the differenced noise
+    (std ``L * std(length) / (sqrt(2) dt)`` inside, much larger than ``L * std(velocity)``), and
+    the still steps before and after the movement hold one noisy value (no noise on them).
+``channels``
+    the noise-free length and velocity channels, each with its own white noise
+    ``L * std(channel)`` on the steps of the movement; the still steps stay noise-free.
+``kinematic``
+    the noise-free length and velocity channels, each with its own white noise
+    ``L * std(channel)`` on every step of the window, the still steps included: a sensor
+    reading the noise-free kinematics with independent noise.
+
+The std is taken per sample, muscle and channel over the movement's steps (ddof 0).
 """
 
 from __future__ import annotations
@@ -118,6 +136,74 @@ def place_in_window(x: np.ndarray, durations: np.ndarray, onsets: np.ndarray,
     source = np.clip(np.arange(n_steps)[None, :] - onsets[:, None], 0, durations[:, None] - 1)
     source = source.reshape((len(x),) + (1,) * (x.ndim - 2) + (n_steps,))
     return np.take_along_axis(x, source, axis=-1)
+
+
+def _channel_noise(lengths: np.ndarray, durations: np.ndarray, onsets: np.ndarray,
+                   level: np.ndarray, rng: np.random.Generator, n_steps: int, dt: float,
+                   out: np.ndarray | None, whole_window: bool) -> np.ndarray:
+    """Noise-free channels plus ``level * std(channel)`` white noise per channel."""
+    out = spindle_inputs(place_in_window(lengths, durations, onsets, n_steps), dt, out=out)
+    steps = np.arange(n_steps)[None, None, :, None]
+    moving = ((steps >= onsets[:, None, None, None])
+              & (steps < (onsets + durations)[:, None, None, None]))
+    clean = np.where(moving, out, np.nan).astype(float)
+    scale = level[:, None, None, None] * np.swapaxes(_valid_std(np.swapaxes(clean, 2, 3)), 2, 3)
+    noise = rng.standard_normal(out.shape) * scale
+    if not whole_window:
+        noise *= moving
+    out += noise.astype(np.float32)
+    return out
+
+
+def _noise_on_lengths(lengths, durations, onsets, level, rng, n_steps, dt, out):
+    noisy = add_length_noise(lengths, level, rng)
+    return spindle_inputs(place_in_window(noisy, durations, onsets, n_steps), dt, out=out)
+
+
+def _noise_on_channels(lengths, durations, onsets, level, rng, n_steps, dt, out):
+    return _channel_noise(lengths, durations, onsets, level, rng, n_steps, dt, out, False)
+
+
+def _noise_on_kinematics(lengths, durations, onsets, level, rng, n_steps, dt, out):
+    return _channel_noise(lengths, durations, onsets, level, rng, n_steps, dt, out, True)
+
+
+#: Where the noise enters (module docstring): name -> function of
+#: ``(lengths, durations, onsets, level, rng, n_steps, dt, out)``.
+NOISE_MODES = {"lengths": _noise_on_lengths, "channels": _noise_on_channels,
+               "kinematic": _noise_on_kinematics}
+
+
+def noisy_inputs(lengths: np.ndarray, durations: np.ndarray, onsets: np.ndarray,
+                 level: np.ndarray, mode: str, rng: np.random.Generator,
+                 n_steps: int = N_STEPS, dt: float = DT,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    """Network input of movements placed in the window, with noise entering as ``mode`` says.
+
+    Parameters
+    ----------
+    lengths : (n, n_muscles, T) mm, noise-free, NaN after each movement's end
+    durations, onsets : (n,) int, steps of each movement and its first step in the window
+    level : (n,) noise level per sample (fraction of a signal's std over the movement)
+    mode : {"lengths", "channels", "kinematic"}
+        Where the noise enters (:data:`NOISE_MODES`, module docstring).
+    rng : random generator (the only source of randomness); the draws of samples come one
+        after the other, so that blocks of samples give the values of one whole computation
+    n_steps : window length; dt : s per step
+    out : optional (n, n_muscles, n_steps, 2) float32 array to write into
+
+    Returns
+    -------
+    (n, n_muscles, n_steps, 2) float32: noisy length (mm) and velocity (mm/s)
+    """
+    if mode not in NOISE_MODES:
+        raise ValueError(f"generation.noise={mode!r}; expected one of {', '.join(NOISE_MODES)}")
+    lengths = np.asarray(lengths, dtype=float)
+    level = np.asarray(level, dtype=float)
+    if np.any(level < 0) or not np.isfinite(level).all():
+        raise ValueError("noise level must be finite and >= 0")
+    return NOISE_MODES[mode](lengths, np.asarray(durations), np.asarray(onsets), level, rng,
+                             n_steps, dt, out)
 
 
 def spindle_inputs(lengths: np.ndarray, dt: float = DT, out: np.ndarray | None = None) -> np.ndarray:

@@ -18,8 +18,10 @@ ASSEMBLY_CHUNK = 256
 def assemble(characters: StoredCharacters, sources: np.ndarray, lengths: np.ndarray,
               hand: np.ndarray, joints: np.ndarray, rows: np.ndarray, durations: np.ndarray,
               latents: dict[str, np.ndarray], start_points: np.ndarray, start_index: np.ndarray,
-              plane: str, window: int, rng: np.random.Generator) -> xr.Dataset:
+              plane: str, window: int, rng: np.random.Generator, noise: str) -> xr.Dataset:
     """Noise, window placement and spindle channels for the accepted samples of a shard.
+
+    ``noise`` is where the noise enters (``generation.noise``, :data:`spindles.NOISE_MODES`).
 
     Parameters
     ----------
@@ -46,10 +48,9 @@ def assemble(characters: StoredCharacters, sources: np.ndarray, lengths: np.ndar
         b = min(a + ASSEMBLY_CHUNK, n)
         block = np.ascontiguousarray(np.swapaxes(lengths[rows[a:b], :longest], 1, 2))
         block[np.broadcast_to(after_end[a:b], block.shape)] = np.nan
-        noisy = spindles.add_length_noise(block, latents["noise"][a:b], rng)
         d, o = durations[a:b], onsets[a:b]
-        spindles.spindle_inputs(spindles.place_in_window(noisy, d, o, window), DT,
-                                out=inputs[a:b])
+        spindles.noisy_inputs(block, d, o, latents["noise"][a:b], noise, rng, window, DT,
+                              out=inputs[a:b])
         placed_lengths[a:b] = spindles.place_in_window(block, d, o, window)
         for source, target in ((hand, placed_hand), (joints, placed_joints)):
             moved = np.swapaxes(source[rows[a:b], :longest], 1, 2)

@@ -108,8 +108,20 @@ def generate_shard(characters: StoredCharacters, start_points: np.ndarray, plane
     order = np.flatnonzero(accepted)
     shard_ds = assemble(characters, sources[order], lengths, hand, joints, order,
                          durations[order], {k: v[order] for k, v in latents.items()},
-                         start_points, start_index[order], plane, window, rng)
+                         start_points, start_index[order], plane, window, rng,
+                         noise_mode(settings))
     return shard_ds, rejected, candidates
+
+
+def noise_mode(settings: dict) -> str:
+    """``generation.noise`` of ``settings``, or the schema's default where the caller's settings
+    leave it out (the workflow always passes it)."""
+    if "noise" in settings:
+        return settings["noise"]
+    from deepdraw.config import load_schema, workflow_root
+
+    return load_schema(workflow_root())["properties"]["generation"]["properties"]["noise"][
+        "default"]
 
 
 def candidate_table(rounds: list[dict], characters: StoredCharacters, sources: np.ndarray,

@@ -28,10 +28,11 @@ from deepdraw.training.cli import main
 from deepdraw.training.data import SPLITS, ZarrBatches
 from deepdraw.training.device import (DEVICES, PRECISIONS, configure_tensorflow, cuda_build,
                                       precision_policy, runtime_info, select_device)
-from deepdraw.training.fit import DEFAULTS, evaluate, save_model, train, untrained
+from deepdraw.training.fit import (SCHEDULES, evaluate, job_options, resolve_settings,
+                                   save_model, train, untrained)
 from deepdraw.training.summary import summarize
 
-__all__ = ["DEFAULTS", "DEVICES", "PRECISIONS", "SPLITS", "ZarrBatches", "configure_tensorflow",
-           "cuda_build", "evaluate", "main", "make_clock", "make_epoch_setter",
-           "make_state_keeper", "precision_policy", "runtime_info", "save_model",
-           "select_device", "summarize", "train", "untrained"]
+__all__ = ["DEVICES", "PRECISIONS", "SCHEDULES", "SPLITS", "ZarrBatches", "configure_tensorflow",
+           "cuda_build", "evaluate", "job_options", "main", "make_clock", "make_epoch_setter",
+           "make_state_keeper", "precision_policy", "resolve_settings", "runtime_info",
+           "save_model", "select_device", "summarize", "train", "untrained"]

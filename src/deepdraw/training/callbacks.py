@@ -112,3 +112,17 @@ def _jsonable(value):
     if isinstance(value, (np.floating, np.integer)):
         value = value.item()
     return value
+
+
+def make_lr_recorder():
+    """Callback recording the optimiser's learning rate in each epoch's logs (``learning_rate``),
+    so that the history of every schedule shows the rate each epoch ended with."""
+    keras = _keras()
+
+    class LearningRateRecorder(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["learning_rate"] = float(
+                    keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    return LearningRateRecorder()

@@ -49,7 +49,8 @@ class ZarrBatches:
     store : path
         ``dataset.zarr`` (docs/architecture.md).
     split : {"train", "validation", "test"}
-    task : {"recognition", "position", "position_velocity"}
+    task : str
+        A registered task (:data:`deepdraw.models.TASKS`): its targets come from its variables.
     batch_size : int
     shuffle : bool
         Random chunk order and sample order within windows of ``shuffle_chunks`` chunks.
@@ -82,13 +83,14 @@ class ZarrBatches:
                  cache_max_mb: float = 4000, readers: int = 4):
         import zarr
 
-        from deepdraw.models import task_outputs
+        from deepdraw.models import get_task
 
         self.store = store
         self.ds = open_zarr(store)
         # bulk reads go to zarr directly: xarray's indexing adds per-call overhead
         self.arrays = zarr.open_group(str(store), mode="r")
-        self.task, self.n_out = task, task_outputs(task)
+        self.task, self.spec = task, get_task(task)
+        self.n_out = self.spec.n_outputs
         self.batch_size, self.shuffle, self.seed = int(batch_size), shuffle, seed
         self.shuffle_chunks = max(1, int(shuffle_chunks))
         self.readers = max(1, int(readers))
@@ -155,23 +157,19 @@ class ZarrBatches:
     def read_chunk(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         """Inputs ``(n, muscles, time, 2)`` and targets of the split's samples in ``[lo, hi)``.
 
-        Targets: labels ``(n,)`` (recognition), hand position ``(n, time, 3)`` in cm, or
-        position and velocity ``(n, time, 6)`` in cm and cm/s.
+        Targets: the task's (:class:`deepdraw.models.Task`), e.g. labels ``(n,)`` for
+        recognition, hand position ``(n, time, 3)`` in cm, or position and velocity
+        ``(n, time, 6)`` in cm and cm/s.
         """
         keep = np.flatnonzero(self.mask[lo:hi])
         whole = len(keep) == hi - lo
         x = self.arrays["spindles"][lo:hi]
         x = (x if whole else x[keep]).astype("float32", copy=False)
-        if self.n_out == 0:
-            y = self.arrays["label"][lo:hi]
-            y = (y if whole else y[keep]).astype("int32")
-        else:
-            hand = self.arrays["hand"][lo:hi]
-            y = (hand if whole else hand[keep]).astype("float64")
-            if self.n_out == 6:
-                y = np.concatenate([y, np.gradient(y, self.dt, axis=1)], axis=-1)
-            y = y.astype("float32")
-        return x, y
+        values = {}
+        for name in self.spec.variables:
+            v = self.arrays[name][lo:hi]
+            values[name] = v if whole else v[keep]
+        return x, self.spec.targets(values, self.dt)
 
     def _read_all(self):
         """Every chunk of the split in store order, read by the reader threads.

@@ -1,9 +1,29 @@
 """Train one network (task, architecture, seed) on ``dataset.zarr``, or save an untrained control.
 
-Training: Adam, cross-entropy (recognition) or variance-weighted MSE (decoding), learning rate
-divided by 4 on a validation plateau (``ReduceLROnPlateau``), early stopping, the best validation
-weights kept. ``BackupAndRestore`` checkpoints weights and optimiser every epoch and the state of
-the other callbacks is saved beside it, so a killed job continues from its last finished epoch.
+Two schedules (``training.schedule``, :data:`SCHEDULES`):
+
+``ours``
+    Adam at ``learning_rate`` in batches of ``batch_size``; inputs standardised per muscle and
+    channel (and decoding targets per output) with training-set statistics; the learning rate
+    divided by 1 / ``plateau_factor`` after ``plateau_patience`` epochs without validation
+    improvement (``ReduceLROnPlateau``); early stopping after ``patience`` such epochs.
+``study``
+    what the study trained with: ``max_epochs`` epochs (the study: 50) at the constant learning
+    rate and batch size the study used for the family (5e-4 and 256 for convolutional
+    networks, 1e-3 and 128 for LSTMs), raw inputs (no normalisation), no early stopping. The
+    study's code did carry a plateau rule (divide the learning rate by 4 and return to the best
+    checkpoint), but its counter counts validations (one every 100 training steps) and is
+    compared with a number of training steps (``early_stopping_epochs * steps_per_epoch``):
+    50 epochs hold ``50 * steps_per_epoch / 100`` validations, fewer than the
+    ``5 * steps_per_epoch`` needed, so the rule never fired and the learning rate stayed
+    constant. The validation split is the dataset's (``split.validation_fraction`` of the
+    non-test samples at random; the study: the last 10% of its shuffled training file).
+
+Both keep the weights of the epoch with the lowest validation loss (``ModelCheckpoint``,
+``save_best_only``). ``BackupAndRestore`` checkpoints weights and optimiser every epoch and the
+state of the other callbacks is saved beside it, so a killed job continues from its last
+finished epoch. Settings missing from the ``settings`` dictionary take the ``default`` of
+``schemas/config.schema.yaml`` (:func:`resolve_settings`).
 """
 
 from __future__ import annotations
@@ -13,70 +33,138 @@ import logging
 import re
 import shutil
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
 from deepdraw.io import atomic_path
 from deepdraw.training.callbacks import (_jsonable, make_clock, make_epoch_setter,
-                                         make_state_keeper)
+                                         make_lr_recorder, make_state_keeper)
 from deepdraw.training.data import ZarrBatches
 from deepdraw.training.device import (configure_tensorflow, precision_policy, runtime_info,
                                       select_device)
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"batch_size": 256, "learning_rate": 5e-4, "max_epochs": 50, "patience": 8,
-            "plateau_patience": 5, "plateau_factor": 0.25, "min_learning_rate": 1e-6,
-            "shuffle_chunks": 4, "dropout": 0.3, "precision": "float32", "jit_compile": False,
-            "device": "auto", "allow_cpu_fallback": False, "cache_inputs": "auto",
-            "cache_max_mb": 4000}
+# keys of the training section that describe the sweep, not one job's optimisation
+_SWEEP_KEYS = ("architectures", "tasks", "seeds", "untrained_seeds")
+
+
+def settings_schema() -> dict:
+    """JSON schema of one training job's settings: the config's ``training`` section without
+    the sweep lists (``architectures``, ``tasks``, seeds), with its defaults."""
+    from deepdraw.config import load_schema, workflow_root
+
+    schema = load_schema(workflow_root())
+    section = dict(schema["properties"]["training"])
+    section["properties"] = {k: v for k, v in section["properties"].items()
+                             if k not in _SWEEP_KEYS}
+    section["required"] = [k for k in section.get("required", []) if k not in _SWEEP_KEYS]
+    return {**section, "$defs": schema.get("$defs", {})}
+
+
+def resolve_settings(settings: dict) -> dict:
+    """``settings`` with every missing key set to its schema default, validated.
+
+    Raises
+    ------
+    deepdraw.config.ConfigError
+        A value outside the schema (the message names the key), or an unknown key.
+    """
+    from deepdraw.config import validate
+
+    sweep = {k: v for k, v in settings.items() if k in _SWEEP_KEYS}
+    job = {k: v for k, v in settings.items() if k not in _SWEEP_KEYS}
+    return {**validate(job, settings_schema(), source="training settings"), **sweep}
+
+
+def _ours(opts: dict, monitor: str, keras) -> dict:
+    return {
+        "early_stopping": keras.callbacks.EarlyStopping(monitor=monitor,
+                                                        patience=opts["patience"]),
+        "plateau": keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor, factor=opts["plateau_factor"], patience=opts["plateau_patience"],
+            min_lr=opts["min_learning_rate"], verbose=1),
+    }
+
+
+def _study(opts: dict, monitor: str, keras) -> dict:
+    # constant learning rate for max_epochs; only the best-validation checkpoint (added for
+    # every schedule) shapes the result
+    return {}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A training schedule.
+
+    Attributes
+    ----------
+    callbacks : callable ``(opts, monitor, keras) -> dict``
+        Its stateful Keras callbacks by name (their counters are saved for resumed runs).
+    standardise : bool
+        Inputs (and decoding targets) standardised with training-set statistics.
+    study_rates : bool
+        The family's study learning rate and batch size replace the configured ones.
+    """
+
+    callbacks: Callable[[dict, str, Any], dict]
+    standardise: bool
+    study_rates: bool
+
+
+#: Schedules by name (``training.schedule``).
+SCHEDULES = {"ours": Schedule(_ours, standardise=True, study_rates=False),
+             "study": Schedule(_study, standardise=False, study_rates=True)}
+
+
+def job_options(settings: dict, arch: dict) -> dict:
+    """Resolved settings of one job: schema defaults filled in, then the schedule's overrides.
+
+    Under ``schedule: study`` the learning rate and batch size are the study's for the
+    architecture's family (:class:`deepdraw.models.Family`).
+    """
+    from deepdraw.models import FAMILIES
+
+    opts = resolve_settings(settings)
+    schedule = opts["schedule"]
+    if SCHEDULES[schedule].study_rates:
+        family = FAMILIES[arch["family"]]
+        opts = {**opts, "learning_rate": family.study_learning_rate,
+                "batch_size": family.study_batch_size}
+    return opts
 
 
 def evaluate(model, source: ZarrBatches, n_classes: int) -> dict:
-    """Metrics of ``model`` on one split: accuracy (+ confusion matrix) or decoding error.
+    """Metrics of ``model`` on one split: the task's scores (:class:`deepdraw.models.Task`).
 
     Returns
     -------
     dict
-        recognition: ``accuracy``, ``loss``, ``confusion`` (n_classes x n_classes, rows = true);
-        decoding: ``position_error_cm`` (mean Euclidean error), ``position_rmse_cm``
-        [, ``velocity_error_cm_s``].
+        ``n`` and e.g. recognition: ``accuracy``, ``loss``, ``confusion`` (n_classes x
+        n_classes, rows = true); decoding: ``position_error_cm`` (mean Euclidean error),
+        ``position_rmse_cm`` [, ``velocity_error_cm_s``]. NaN scores for an empty split.
     """
-    from sklearn.metrics import confusion_matrix
-
+    spec = source.spec
     if source.n_samples == 0:
         # tiny stores may have an empty split: report it rather than fail
-        nan = float("nan")
-        if source.n_out == 0:
-            return {"n": 0, "accuracy": nan, "loss": nan, "confusion": None}
-        return {"n": 0, "position_error_cm": nan, "position_rmse_cm": nan,
-                **({"velocity_error_cm_s": nan} if source.n_out == 6 else {})}
+        return {"n": 0, **dict.fromkeys(spec.score_names, float("nan"))}
     truths, preds = [], []
     for x, y in source:
         preds.append(model.predict_on_batch(x))
         truths.append(y)
     y, p = np.concatenate(truths), np.concatenate(preds)
-    if source.n_out == 0:
-        predicted = p.argmax(axis=1)
-        loss = float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None))))
-        return {"n": int(len(y)), "accuracy": float(np.mean(predicted == y)), "loss": loss,
-                "confusion": confusion_matrix(y, predicted, labels=range(n_classes)).tolist()}
-    err = np.linalg.norm(p[..., :3] - y[..., :3], axis=-1)
-    out = {"n": int(len(y)), "position_error_cm": float(err.mean()),
-           "position_rmse_cm": float(np.sqrt(np.mean(err ** 2)))}
-    if source.n_out == 6:
-        out["velocity_error_cm_s"] = float(np.linalg.norm(p[..., 3:] - y[..., 3:], axis=-1).mean())
-    return out
+    return {"n": int(len(y)), **spec.score(y, p, n_classes)}
 
 
-def _sources(dataset, task, settings, seed, threads=None, cache=True):
-    """Options (config values over :data:`DEFAULTS`) and the train/validation/test sources.
+def _sources(dataset, task, opts, seed, threads=None, cache=True):
+    """The train/validation/test sources of a job with resolved options ``opts``.
 
     The train and validation inputs (read every epoch) are cached in memory when allowed and
     within ``cache_max_mb`` together; the test split is read once, from zarr.
     """
-    opts = {key: settings.get(key, default) for key, default in DEFAULTS.items()}
     readers = max(2, int(threads or 1))
     mode = opts["cache_inputs"] if cache else "false"
     budget = float(opts["cache_max_mb"])
@@ -88,21 +176,23 @@ def _sources(dataset, task, settings, seed, threads=None, cache=True):
     val = ZarrBatches(dataset, "validation", task, opts["batch_size"], cache_max_mb=budget,
                       **common)
     test = ZarrBatches(dataset, "test", task, opts["batch_size"], readers=readers)
-    return opts, train, val, test
+    return train, val, test
 
 
 def _build(arch, task, train: ZarrBatches, opts: dict, seed: int):
     from deepdraw.models import build_model, compile_model
 
-    stats = train.statistics()
+    standardise = SCHEDULES[opts["schedule"]].standardise
+    stats = train.statistics() if standardise else {}
+    target_std = stats.get("target_std") if train.spec.standardise_targets else None
+    target_mean = stats.get("target_mean") if train.spec.standardise_targets else None
     arch = {"dropout": opts["dropout"], **arch}
     # layers take the precision policy current when they are built
     with precision_policy(opts["precision"]):
         model = build_model(arch, task, n_classes=train.n_classes, input_shape=train.input_shape,
-                            input_mean=stats["input_mean"], input_std=stats["input_std"],
-                            target_mean=stats.get("target_mean"),
-                            target_std=stats.get("target_std"), seed=seed)
-    return compile_model(model, task, opts["learning_rate"], stats.get("target_std"),
+                            input_mean=stats.get("input_mean"), input_std=stats.get("input_std"),
+                            target_mean=target_mean, target_std=target_std, seed=seed)
+    return compile_model(model, task, opts["learning_rate"], target_std,
                          jit_compile=bool(opts["jit_compile"])), stats
 
 
@@ -135,15 +225,14 @@ def train(dataset, task: str, arch: dict, settings: dict, seed: int, output_dir,
     ----------
     dataset : path
         ``dataset.zarr``.
-    task : {"recognition", "position", "position_velocity"}
+    task : str
+        A registered task (:data:`deepdraw.models.TASKS`).
     arch : dict
         Architecture (:mod:`deepdraw.models`).
     settings : dict
-        The config's ``training`` section (``batch_size``, ``learning_rate``, ``max_epochs``,
-        ``patience``, ``plateau_patience``, ``plateau_factor``, ``min_learning_rate``,
-        ``shuffle_chunks``, ``dropout``, ``precision``, ``jit_compile``, ``device``,
-        ``allow_cpu_fallback``, ``cache_inputs``, ``cache_max_mb``); missing keys take
-        :data:`DEFAULTS`.
+        The config's ``training`` section (``schedule``, ``batch_size``, ``learning_rate``,
+        ``max_epochs``, ``patience``, ...); missing keys take the schema's defaults
+        (:func:`job_options`).
     seed : int
         Seed of initialisation, dropout and data order.
     output_dir : path
@@ -164,12 +253,12 @@ def train(dataset, task: str, arch: dict, settings: dict, seed: int, output_dir,
     import keras
     import pandas as pd
 
-    opts = {key: settings.get(key, default) for key, default in DEFAULTS.items()}
+    opts = job_options(settings, arch)
     runtime = _start(seed, threads, opts, device)
     out = Path(output_dir)
     ckpt = out / "checkpoint"
     ckpt.mkdir(parents=True, exist_ok=True)
-    opts, train_src, val_src, test_src = _sources(dataset, task, settings, seed, threads)
+    train_src, val_src, test_src = _sources(dataset, task, opts, seed, threads)
     model, _ = _build(arch, task, train_src, opts, seed)
     # Keras falls back to no XLA for layers or settings that do not support it: record the fact
     runtime["jit_compile"] = bool(model.jit_compile)
@@ -179,13 +268,12 @@ def train(dataset, task: str, arch: dict, settings: dict, seed: int, output_dir,
     # without validation samples (tiny test stores) the schedule follows the training loss
     monitor = "val_loss" if val_src.n_samples else "loss"
     if not val_src.n_samples:
-        log.warning("no validation samples: early stopping and lr schedule use the training loss")
+        log.warning("no validation samples: the schedule and checkpoint use the training loss")
+    log.info("schedule %s: learning rate %g, batch size %d, %s inputs", opts["schedule"],
+             opts["learning_rate"], opts["batch_size"],
+             "standardised" if SCHEDULES[opts["schedule"]].standardise else "raw")
     callbacks = {
-        "early_stopping": keras.callbacks.EarlyStopping(monitor=monitor,
-                                                        patience=opts["patience"]),
-        "plateau": keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor, factor=opts["plateau_factor"], patience=opts["plateau_patience"],
-            min_lr=opts["min_learning_rate"], verbose=1),
+        **SCHEDULES[opts["schedule"]].callbacks(opts, monitor, keras),
         "checkpoint": keras.callbacks.ModelCheckpoint(
             str(ckpt / "best.weights.h5"), monitor=monitor, save_best_only=True,
             save_weights_only=True),
@@ -196,6 +284,7 @@ def train(dataset, task: str, arch: dict, settings: dict, seed: int, output_dir,
     callback_list = [
         make_epoch_setter(seed, train_src),
         *callbacks.values(),
+        make_lr_recorder(),
         keras.callbacks.CSVLogger(str(ckpt / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(tensorboard), write_graph=False),
         # saves the counters above once they are updated for the epoch
@@ -287,9 +376,9 @@ def untrained(dataset, task: str, arch: dict, settings: dict, seed: int, output_
 
     Writes ``model.keras`` and ``metrics.json`` (test performance at initialisation).
     """
-    opts = {key: settings.get(key, default) for key, default in DEFAULTS.items()}
+    opts = job_options(settings, arch)
     runtime = _start(seed, threads, opts, device)
-    opts, train_src, _, test_src = _sources(dataset, task, settings, seed, threads, cache=False)
+    train_src, _, test_src = _sources(dataset, task, opts, seed, threads, cache=False)
     model, _ = _build(arch, task, train_src, opts, seed)
     metrics = _describe(arch, task, seed, model, trained=False, dataset=dataset)
     metrics["runtime"] = runtime

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deepdraw.contract import LETTERS
 from deepdraw.io import atomic_path
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def summarize(metric_files: list, table, figure, times=None) -> "pd.DataFrame":
