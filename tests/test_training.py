@@ -287,3 +287,18 @@ def test_jit_compile_runs_with_xla_and_says_it_is_not_deterministic(toy, tmp_pat
     assert metrics["runtime"]["jit_compile"] is True
     assert metrics["runtime"]["deterministic_ops"] is False
     assert np.isfinite(metrics["test"]["loss"])
+
+
+def test_train_subsets_are_nested_and_sized(toy):
+    ds = open_zarr(toy)
+    train_idx = set(np.flatnonzero(ds["split"].values == 0))
+    picked = {}
+    for n in (50, 200, 10_000):
+        source = ZarrBatches(toy, "train", "recognition", 32, max_samples=n)
+        assert source.n_samples == min(n, len(train_idx))
+        picked[n] = set(np.flatnonzero(source.mask))
+        assert picked[n] <= train_idx
+        assert sum(len(b[1]) for b in source) == source.n_samples
+    assert picked[50] < picked[200] < picked[10_000]
+    with pytest.raises(ValueError, match="train_samples"):
+        ZarrBatches(toy, "train", "recognition", 32, max_samples=0)
