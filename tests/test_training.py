@@ -300,5 +300,5 @@ def test_train_subsets_are_nested_and_sized(toy):
         assert picked[n] <= train_idx
         assert sum(len(b[1]) for b in source) == source.n_samples
     assert picked[50] < picked[200] < picked[10_000]
-    with pytest.raises(ValueError, match="train_samples"):
+    with pytest.raises(ValueError, match="at least 1"):
         ZarrBatches(toy, "train", "recognition", 32, max_samples=0)

@@ -48,7 +48,8 @@ def nested_subset(mask: np.ndarray, n: int) -> np.ndarray:
     so the subset of size ``n`` contains every smaller subset.
     """
     if n < 1:
-        raise ValueError(f"training.train_samples={n}: must be at least 1")
+        raise ValueError(f"a subset of {n} samples (training.train_samples or"
+                         " training.validation_samples): must be at least 1")
     members = np.flatnonzero(mask)
     chosen = rng_for(0, "nested_subset").permutation(len(members))[:n]
     subset = np.zeros_like(mask)

@@ -30,7 +30,8 @@ DEFAULTS = {"batch_size": 256, "learning_rate": 5e-4, "max_epochs": 50, "patienc
             "plateau_patience": 5, "plateau_factor": 0.25, "min_learning_rate": 1e-6,
             "shuffle_chunks": 4, "dropout": 0.3, "precision": "float32", "jit_compile": False,
             "device": "auto", "allow_cpu_fallback": False, "cache_inputs": "auto",
-            "cache_max_mb": 4000, "train_samples": None}
+            "cache_max_mb": 4000, "train_samples": None,
+            "validation_samples": None}
 
 
 def evaluate(model, source: ZarrBatches, n_classes: int) -> dict:
@@ -87,7 +88,7 @@ def _sources(dataset, task, settings, seed, threads=None, cache=True):
     if train.cached:
         budget -= train.cache_mb()
     val = ZarrBatches(dataset, "validation", task, opts["batch_size"], cache_max_mb=budget,
-                      **common)
+                      max_samples=opts["validation_samples"], **common)
     test = ZarrBatches(dataset, "test", task, opts["batch_size"], readers=readers)
     return opts, train, val, test
 
@@ -143,8 +144,8 @@ def train(dataset, task: str, arch: dict, settings: dict, seed: int, output_dir,
         The config's ``training`` section (``batch_size``, ``learning_rate``, ``max_epochs``,
         ``patience``, ``plateau_patience``, ``plateau_factor``, ``min_learning_rate``,
         ``shuffle_chunks``, ``dropout``, ``precision``, ``jit_compile``, ``device``,
-        ``allow_cpu_fallback``, ``cache_inputs``, ``cache_max_mb``, ``train_samples``: a nested
-        subset of the training split); missing keys take
+        ``allow_cpu_fallback``, ``cache_inputs``, ``cache_max_mb``, ``train_samples``,
+        ``validation_samples``: nested subsets of those splits); missing keys take
         :data:`DEFAULTS`.
     seed : int
         Seed of initialisation, dropout and data order.

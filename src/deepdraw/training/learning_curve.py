@@ -26,7 +26,7 @@ import pandas as pd
 
 # More samples per epoch need fewer epochs; the budget is what two CPU cores allow, and each
 # run's best epoch is recorded so that an under-trained size shows in the table.
-DEFAULT_EPOCHS = {5_000: 30, 10_000: 24, 20_000: 18, 50_000: 10, 100_000: 6, 200_000: 4}
+DEFAULT_EPOCHS = {5_000: 20, 10_000: 16, 20_000: 12, 50_000: 8, 100_000: 5, 200_000: 3}
 
 
 def power_law_fits(samples: np.ndarray, error: np.ndarray, at: float) -> dict:
@@ -144,7 +144,7 @@ def main(argv=None) -> None:
         rows.append(run_size(dataset, arch, config["training"], args.seed, n, e, out,
                              args.threads))
         logging.info("%d samples: test accuracy %.4f", n, rows[-1]["test_accuracy"])
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).sort_values("train_samples").reset_index(drop=True)
     fits = power_law_fits(table["train_samples"].to_numpy(float),
                           table["test_error"].to_numpy(float), args.extrapolate_to)
     output = Path(args.output)
