@@ -26,7 +26,7 @@ import pandas as pd
 
 # More samples per epoch need fewer epochs; the budget is what two CPU cores allow, and each
 # run's best epoch is recorded so that an under-trained size shows in the table.
-DEFAULT_EPOCHS = {5_000: 20, 10_000: 16, 20_000: 12, 50_000: 8, 100_000: 5, 200_000: 3}
+DEFAULT_EPOCHS = {5_000: 40, 10_000: 30, 20_000: 24, 50_000: 16, 100_000: 12, 200_000: 12}
 
 
 def power_law_fits(samples: np.ndarray, error: np.ndarray, at: float) -> dict:
