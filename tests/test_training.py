@@ -355,3 +355,16 @@ def test_study_decoder_trains_and_reports_the_study_error(toy, tmp_path):
     errors = [study_position_error(y, model.predict(x, verbose=0)) for x, y in source]
     assert metrics["test"]["position_error_cm"] == pytest.approx(
         float(np.concatenate(errors).mean()), rel=1e-5)
+def test_train_subsets_are_nested_and_sized(toy):
+    ds = open_zarr(toy)
+    train_idx = set(np.flatnonzero(ds["split"].values == 0))
+    picked = {}
+    for n in (50, 200, 10_000):
+        source = ZarrBatches(toy, "train", "recognition", 32, max_samples=n)
+        assert source.n_samples == min(n, len(train_idx))
+        picked[n] = set(np.flatnonzero(source.mask))
+        assert picked[n] <= train_idx
+        assert sum(len(b[1]) for b in source) == source.n_samples
+    assert picked[50] < picked[200] < picked[10_000]
+    with pytest.raises(ValueError, match="at least 1"):
+        ZarrBatches(toy, "train", "recognition", 32, max_samples=0)

@@ -41,6 +41,22 @@ def available_memory_mb() -> float:
         return float("inf")
 
 
+def nested_subset(mask: np.ndarray, n: int) -> np.ndarray:
+    """Mask of ``n`` of the samples selected by ``mask``, nested across ``n``.
+
+    The order is drawn once from a fixed stream, independent of ``n`` and of the training seed,
+    so the subset of size ``n`` contains every smaller subset.
+    """
+    if n < 1:
+        raise ValueError(f"a subset of {n} samples (training.train_samples or"
+                         " training.validation_samples): must be at least 1")
+    members = np.flatnonzero(mask)
+    chosen = rng_for(0, "nested_subset").permutation(len(members))[:n]
+    subset = np.zeros_like(mask)
+    subset[members[chosen]] = True
+    return subset
+
+
 class ZarrBatches:
     """Batches ``(spindles, target)`` of one split of a dataset store.
 
@@ -65,6 +81,9 @@ class ZarrBatches:
         Memory bound of ``cache="auto"`` (MB).
     readers : int
         Threads reading (and decompressing) zarr chunks in parallel.
+    max_samples : int, optional
+        Use only this many samples of the split: the first ``max_samples`` of a fixed random
+        order of the split, so smaller subsets are nested in larger ones (learning curves).
 
     Attributes
     ----------
@@ -80,7 +99,7 @@ class ZarrBatches:
 
     def __init__(self, store, split: str, task: str, batch_size: int, shuffle: bool = False,
                  seed: int = 0, shuffle_chunks: int = 4, cache="false",
-                 cache_max_mb: float = 4000, readers: int = 4):
+                 cache_max_mb: float = 4000, readers: int = 4, max_samples: int | None = None):
         import zarr
 
         from deepdraw.models import get_task
@@ -97,6 +116,8 @@ class ZarrBatches:
         self.epoch = 0
         split_codes = self.ds["split"].values
         self.mask = split_codes == SPLITS[split]
+        if max_samples is not None and max_samples < self.mask.sum():
+            self.mask = nested_subset(self.mask, int(max_samples))
         self.n_samples = int(self.mask.sum())
         if self.n_samples == 0 and split == "train":
             raise ValueError(f"{store}: no samples in the train split")

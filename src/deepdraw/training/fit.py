@@ -170,11 +170,12 @@ def _sources(dataset, task, opts, seed, threads=None, cache=True):
     budget = float(opts["cache_max_mb"])
     common = {"readers": readers, "cache": mode}
     train = ZarrBatches(dataset, "train", task, opts["batch_size"], shuffle=True, seed=seed,
-                        shuffle_chunks=opts["shuffle_chunks"], cache_max_mb=budget, **common)
+                        shuffle_chunks=opts["shuffle_chunks"], cache_max_mb=budget,
+                        max_samples=opts["train_samples"], **common)
     if train.cached:
         budget -= train.cache_mb()
     val = ZarrBatches(dataset, "validation", task, opts["batch_size"], cache_max_mb=budget,
-                      **common)
+                      max_samples=opts["validation_samples"], **common)
     test = ZarrBatches(dataset, "test", task, opts["batch_size"], readers=readers)
     return train, val, test
 
@@ -231,8 +232,8 @@ def train(dataset, task: str, arch: dict, settings: dict, seed: int, output_dir,
         Architecture (:mod:`deepdraw.models`).
     settings : dict
         The config's ``training`` section (``schedule``, ``batch_size``, ``learning_rate``,
-        ``max_epochs``, ``patience``, ...); missing keys take the schema's defaults
-        (:func:`job_options`).
+        ``max_epochs``, ``patience``, ..., ``train_samples`` and ``validation_samples``: nested
+        subsets of those splits); missing keys take the schema's defaults (:func:`job_options`).
     seed : int
         Seed of initialisation, dropout and data order.
     output_dir : path
