@@ -347,3 +347,26 @@ def test_acceleration_magnitude_and_relative_polar_position_closed_forms():
     # the polar model is relative to the first point: moving the start point changes nothing
     moved = relative_position(pos[None, :, 0] + 7, pos[None, :, 1] - 3, np.array([0]))
     np.testing.assert_allclose(moved[0], dx, atol=1e-12)
+
+
+def test_svm_label_score_on_real_spindle_inputs_equals_sklearn():
+    """Real case: 12 spindle channels of 300 default-run samples, all 20 characters."""
+    from pathlib import Path
+
+    from sklearn.metrics import roc_auc_score
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.preprocessing import label_binarize
+    from sklearn.svm import LinearSVC
+
+    case = np.load(Path(__file__).parent / "data" / "label_svm_real_case.npz")
+    Y, label = case["activation"].astype(float), case["label"].astype(int)
+    train = np.random.default_rng(0).permutation(len(label)) < 0.8 * len(label)
+    scores = tuning.svm_label_scores(Y[train], label[train], Y[~train], label[~train], 20)
+    classes = np.arange(20)
+    for unit in range(Y.shape[1]):
+        svm = OneVsRestClassifier(LinearSVC(random_state=0)).fit(
+            Y[train, unit:unit + 1], label_binarize(label[train], classes=classes))
+        auc = roc_auc_score(label_binarize(label[~train], classes=classes),
+                            svm.decision_function(Y[~train, unit:unit + 1]))
+        assert scores[unit] == pytest.approx(2 * (auc - 0.5), abs=1e-12), unit
+    assert np.all(np.isfinite(scores)) and scores.max() > 0.1
