@@ -237,7 +237,8 @@ def test_tables_format_numbers_and_missing_values():
 
 
 def test_labels():
-    assert report.layer_label("temporal1", 3) == "L4 temporal"
+    assert report.layer_label("temporal1", 4) == "L4 temporal"
+    assert report.layer_label("spindles", 0) == "L0 spindles"
     models = pd.DataFrame({"name": ["a", "b"], "family": ["spatiotemporal"] * 2,
                            "arch_filters": [json.dumps([8, 8]), json.dumps([16, 16])]})
     labels = report.architecture_labels(models, ["a", "b", "c"])
