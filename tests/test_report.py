@@ -254,7 +254,7 @@ def test_trained_vs_untrained_cells_carry_the_test_when_there_is_one():
     table, tested = report.comparison_table(pd.DataFrame(rows), {"st_2x2": "spatial-temporal"})
     assert tested
     assert table.to_dict("records") == [{
-        "task": "character recognition", "network": "spatial-temporal", "layer": "L3 temporal",
+        "task": "character recognition", "network": "spatial-temporal", "layer": "L2 temporal",
         "movement direction: trained vs untrained": "0.50 vs 0.10 (p=0.004)",
         "velocity: trained vs untrained": "0.50 vs 0.10"}]
     _, tested = report.comparison_table(pd.DataFrame(rows).assign(test=np.nan), {})

@@ -119,6 +119,7 @@ def test_cross_task_cka_compares_the_same_layer_of_trained_models_across_tasks(t
     assert set(zip(tasks["instance_a"], tasks["instance_b"])) == {("seed0", "seed0")}
     assert list(tasks["layer"]) == ["spindles", "temporal1"] and list(tasks["layer_index"]) == [0, 1]
     assert set(tasks["task_a"]) == {"position"} and set(tasks["task_b"]) == {"recognition"}
+    assert tasks["same_seed"].all()
     np.testing.assert_allclose(tasks["cka"], 1.0, atol=1e-9)
     # the command line: recognition analysed, position stores only for the cross-task table
     sim.main(["--activations", paths[0], "--cross-task-activations", *paths[1:], "--dataset", str(dataset),

@@ -172,8 +172,10 @@ def cross_task_from_grams(grams: dict, idents: dict) -> pd.DataFrame:
 
     Returns
     -------
-    rows ``architecture, layer, layer_index, task_a, instance_a, task_b, instance_b, cka``
-    (every pair of trained instances, tasks in sorted order; empty when one task only).
+    rows ``architecture, layer, layer_index, task_a, instance_a, task_b, instance_b, same_seed,
+    cka`` (every pair of trained instances, tasks in sorted order; empty when one task only).
+    ``same_seed``: both models were built from the same seed, so their hidden layers started
+    from the same weights; pairs of different seeds show what the tasks did from different starts.
     """
     records = []
     for a in grams:
@@ -184,8 +186,9 @@ def cross_task_from_grams(grams: dict, idents: dict) -> pd.DataFrame:
                 continue
             records.append({"architecture": a[1], "layer": a[3], "layer_index": ia["layer_index"],
                             "task_a": a[0], "instance_a": a[2], "task_b": b[0], "instance_b": b[2],
-                            "cka": cka_from_grams(grams[a], grams[b])})
-    columns = ["architecture", "layer", "layer_index", "task_a", "instance_a", "task_b", "instance_b", "cka"]
+                            "same_seed": ia["seed"] == ib["seed"], "cka": cka_from_grams(grams[a], grams[b])})
+    columns = ["architecture", "layer", "layer_index", "task_a", "instance_a", "task_b", "instance_b",
+               "same_seed", "cka"]
     return pd.DataFrame(records, columns=columns).sort_values(
         ["architecture", "layer_index", "task_a", "instance_a", "task_b", "instance_b"], ignore_index=True)
 
