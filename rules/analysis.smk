@@ -1,7 +1,7 @@
 wildcard_constraints:
     task=r"[A-Za-z0-9_]+",
     arch=r"[A-Za-z0-9_.-]+",
-    instance=r"(seed|untrained)\d+",
+    instance=INSTANCE_WILDCARD,
 
 
 rule activations:

@@ -17,13 +17,13 @@ Command line: ``python -m deepdraw.decoding fit ...`` (one model) and ``... comb
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 
 import numpy as np
 import pandas as pd
 
+from deepdraw import cliutil
 from deepdraw.activations import layer_indices, read_layers
 from deepdraw.io import open_zarr, rng_for
 from deepdraw.kinematics import load_kinematics
@@ -115,9 +115,7 @@ def decode_model(activations_path: str, dataset_path: str, settings: dict, seed:
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.decoding", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cliutil.parser("python -m deepdraw.decoding", __doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="decoding table of one model")
     fit.add_argument("--activations", required=True)
@@ -131,7 +129,7 @@ def main(argv=None) -> None:
     combine = sub.add_parser("combine", help="one table of the per-model decoding tables")
     combine.add_argument("--tables", nargs="+", required=True)
     combine.add_argument("--output", required=True)
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     if args.command == "fit":
         trained, instance_seed = parse_instance(args.instance)
         identity = {"task": args.task, "architecture": args.architecture, "instance": args.instance,

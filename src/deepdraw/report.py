@@ -16,7 +16,6 @@ Command line: ``python -m deepdraw.report --summary-dir ... --units ... --cka ..
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import logging
@@ -34,6 +33,8 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from deepdraw import cliutil  # noqa: E402
+from deepdraw.contract import PLANES, parse_instance  # noqa: E402
 from deepdraw.io import atomic_path  # noqa: E402
 from deepdraw.tuning import ENCODING_MODELS, circular_correlation  # noqa: E402
 
@@ -286,7 +287,7 @@ def plot_learning_curves(histories: list[str], arch_labels: dict, path: Path) ->
         for k, (_, arch, instance, history) in enumerate(c for c in curves if c[0] == task):
             color = plt.cm.tab10.colors[k % 10]
             epochs = history["epoch"] + 1
-            name = f"{arch_labels.get(arch, arch)}, seed {instance.removeprefix('seed')}"
+            name = f"{arch_labels.get(arch, arch)}, seed {parse_instance(instance).seed}"
             if metric in history:
                 ax.plot(epochs, history[metric], color=color, marker="o", ms=3, label=f"{name}: training")
             if f"val_{metric}" in history and history[f"val_{metric}"].notna().any():
@@ -616,7 +617,7 @@ def dataset_facts(dataset_path: str | Path) -> pd.DataFrame:
     split_names = str(ds["split"].attrs.get("flag_meanings", "train validation test")).split()
     rows = [("samples", f"{ds.sizes['sample']}")]
     rows += [(f"samples, {name} plane", f"{int(np.sum(plane == code))}")
-             for code, name in enumerate(("horizontal", "vertical"))]
+             for code, name in enumerate(PLANES)]
     rows += [(f"samples, {name} split", f"{int(np.sum(split == code))}") for code, name in enumerate(split_names)]
     rows.append(("letters", " ".join(str(ds["label"].attrs.get("letters", "")))))
     split_by = ds.attrs.get("split_by")
@@ -1012,8 +1013,7 @@ def build_report(summary_dir: str, unit_tables: list[str], cka_path: str, target
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.report", description=__doc__.split("\n\n")[0])
+    parser = cliutil.parser("python -m deepdraw.report", __doc__.split("\n\n")[0])
     parser.add_argument("--summary-dir", required=True, help="folder of the tuning summary CSVs")
     parser.add_argument("--units", nargs="+", required=True, help="per-model unit tables (.parquet)")
     parser.add_argument("--cka", required=True, help="similarity/cka.csv")
@@ -1029,7 +1029,7 @@ def main(argv=None) -> None:
     parser.add_argument("--dataset", help="dataset.zarr (sample counts and provenance)")
     parser.add_argument("--dataset-bias", help="CSV table for the dataset bias part of the dataset section")
     parser.add_argument("--run", help="run name shown in the title")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     build_report(args.summary_dir, args.units, args.cka, args.targets, json.loads(args.analysis),
                  args.figure_dir, args.html, models_summary=args.models_summary, svm_summary=args.svm_summary,
                  histories=args.histories, data_figure_paths=args.data_figures, dataset=args.dataset,

@@ -20,7 +20,6 @@ decoding) are compared layer by layer (:func:`cross_task`), as the study did.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from deepdraw import cliutil
 from deepdraw.activations import layer_indices, read_layers
 from deepdraw.io import open_zarr
 from deepdraw.kinematics import load_kinematics
@@ -200,9 +200,7 @@ def cross_task(activation_paths: list[str], dataset_path: str, input_layer: bool
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.similarity", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cliutil.parser("python -m deepdraw.similarity", __doc__)
     parser.add_argument("--activations", nargs="+", required=True,
                         help="activation stores .../{task}/{architecture}/{instance}.zarr")
     parser.add_argument("--dataset", required=True)
@@ -211,7 +209,7 @@ def main(argv=None) -> None:
     parser.add_argument("--cka-tasks", help="output: same layer of trained models across tasks (.csv)")
     parser.add_argument("--cross-task-activations", nargs="*", default=[],
                         help="further stores (other tasks) compared only across tasks")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     paths = list(dict.fromkeys(args.activations + args.cross_task_activations))
     grams, rdms, idents, dataset, samples = _layer_grams(paths, args.dataset)
     analysed = {tuple(identity_from_path(p)[k] for k in ("task", "architecture", "instance"))

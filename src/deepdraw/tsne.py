@@ -14,17 +14,17 @@ Command line: ``python -m deepdraw.tsne --activations ... --dataset ... --figure
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 
 import numpy as np
 import pandas as pd
 
+from deepdraw import cliutil
 from deepdraw.activations import layer_indices, read_layers
+from deepdraw.contract import PLANES
 from deepdraw.io import atomic_path, open_zarr, rng_for
 from deepdraw.tuning.layers import parse_instance, write_table
-from deepdraw.tuning.rows import PLANES
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def plot(table: pd.DataFrame, path: str, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from deepdraw.characters import LETTERS
+    from deepdraw.contract import LETTERS
 
     layers = table.drop_duplicates("layer").sort_values("layer_index")
     fig, axes = plt.subplots(1, len(layers), figsize=(2.6 * len(layers) + 1.2, 2.9), squeeze=False)
@@ -117,9 +117,7 @@ def plot(table: pd.DataFrame, path: str, title: str) -> None:
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.tsne", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cliutil.parser("python -m deepdraw.tsne", __doc__)
     parser.add_argument("--activations", required=True)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--analysis", required=True, help="the config's analysis section, JSON")
@@ -129,7 +127,7 @@ def main(argv=None) -> None:
     parser.add_argument("--instance", required=True, help="seedN or untrainedN")
     parser.add_argument("--figure", required=True, help="output .png")
     parser.add_argument("--table", required=True, help="output: embedding per layer (.csv)")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     trained, instance_seed = parse_instance(args.instance)
     identity = {"task": args.task, "architecture": args.architecture, "instance": args.instance,
                 "trained": trained, "seed": instance_seed}

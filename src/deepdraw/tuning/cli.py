@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 from pathlib import Path
 
 import pandas as pd
 
+from deepdraw import cliutil
 from deepdraw.tuning.layers import parse_instance, tune_model, write_table
 from deepdraw.tuning.summary import summarize
 
@@ -16,9 +15,7 @@ from deepdraw.tuning.summary import summarize
 def main(argv=None) -> None:
     import deepdraw.tuning as package
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.tuning", description=package.__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cliutil.parser("python -m deepdraw.tuning", package.__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="tuning table of one model")
     fit.add_argument("--activations", required=True)
@@ -33,7 +30,7 @@ def main(argv=None) -> None:
     summary.add_argument("--tables", nargs="+", required=True)
     summary.add_argument("--analysis", required=True)
     summary.add_argument("--output-dir", required=True)
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     settings = json.loads(args.analysis)
     if args.command == "fit":
         trained, instance_seed = parse_instance(args.instance)

@@ -17,13 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepdraw import contract
 from deepdraw.activations import layer_indices, read_layers
+from deepdraw.contract import PLANES
 from deepdraw.io import atomic_path, open_zarr, rng_for
 from deepdraw.kinematics import load_kinematics
 from deepdraw.tuning.fitting import Responses, fit_units, preferred_direction, score_units
 from deepdraw.tuning.labels import label_scores, svm_label_scores
 from deepdraw.tuning.models import Rows, TuningModel, get, models_for
-from deepdraw.tuning.rows import PLANES, layer_rows, row_features, split_rows
+from deepdraw.tuning.rows import layer_rows, row_features, split_rows
 from deepdraw.tuning.statistics import unit_statistics
 
 log = logging.getLogger(__name__)
@@ -236,8 +238,5 @@ def write_table(table: pd.DataFrame, path: str | Path) -> None:
 
 
 def parse_instance(instance: str) -> tuple[bool, int]:
-    """``seed3`` -> (True, 3); ``untrained2`` -> (False, 2)."""
-    for prefix, trained in (("untrained", False), ("seed", True)):
-        if instance.startswith(prefix) and instance[len(prefix):].isdigit():
-            return trained, int(instance[len(prefix):])
-    raise ValueError(f"instance must be seedN or untrainedN; got {instance!r}")
+    """``seed3`` -> (True, 3); ``untrained2`` -> (False, 2) (:func:`deepdraw.contract.parse_instance`)."""
+    return tuple(contract.parse_instance(instance))

@@ -21,11 +21,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from deepdraw.contract import PLANES
 from deepdraw.kinematics import sample_at
 from deepdraw.tuning.models import Rows
 
-#: Plane codes of the dataset and their names.
-PLANES = ("horizontal", "vertical")
 #: (n, T) kinematic features read at every row; angles are rebuilt from their components.
 INTERPOLATED = ("x", "y", "vx", "vy", "speed", "ax", "ay", "acceleration", "rel_x", "rel_y")
 
