@@ -32,7 +32,9 @@ def synthetic_layer(n_rows: int, n_units: int, seed: int = 0):
     rows = {"direction": theta, "speed": speed, "vx": speed * np.cos(theta), "vy": speed * np.sin(theta),
             "x": x, "y": y, "r": np.hypot(x, y), "phi": np.arctan2(y, x), "ax": rng.normal(size=n_rows),
             "ay": rng.normal(size=n_rows), "sample": sample,
+            "rel_r": np.hypot(x - 1, y), "rel_phi": np.arctan2(y, x - 1),
             "label": rng.integers(0, 20, sample.max() + 1)[sample], "plane": sample % 2}
+    rows["acceleration"] = np.hypot(rows["ax"], rows["ay"])
     drive = np.column_stack([rows["vx"], rows["vy"], x, y]) @ rng.normal(0, 0.1, (4, n_units))
     Y = np.maximum(drive + rng.normal(size=(n_rows, n_units)), 0).astype(np.float32)
     return rows, Y
@@ -43,11 +45,13 @@ def main(argv=None) -> None:
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--units", type=int, default=3000)
     parser.add_argument("--sm-units", type=int, default=20)
+    parser.add_argument("--svm-units", type=int, default=50, help="units timed for the SVM label score")
+    parser.add_argument("--svm-rows", type=int, default=5000, help="fitting rows per unit (label_max_rows)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     rows, Y = synthetic_layer(args.rows, args.units)
     train = rows["sample"] % 5 != 0
-    designs = {m: tuning.design_matrix(m, rows, 20) for m in tuning.ENCODING_MODELS}
+    designs = {m: tuning.design_matrix(m, rows, 20) for m in tuning.MODE_MODELS["study"]}
 
     start = time.perf_counter()
     # as tuning.tune_layer: the two parts are prepared once, then one factorisation per model
@@ -68,6 +72,15 @@ def main(argv=None) -> None:
     sm_s = time.perf_counter() - start
     diff = max(np.nanmax(np.abs(np.array(sm_r2[m]) - batched[m]["r2_test"][sub])) for m in designs)
 
+    # the study's label score: one LinearSVC per unit on at most --svm-rows fitting rows
+    fit_rows = np.flatnonzero(train)[: args.svm_rows]
+    test_rows = np.flatnonzero(~train)[: max(1, args.svm_rows // 4)]
+    units = np.arange(min(args.svm_units, args.units))
+    start = time.process_time()
+    tuning.svm_label_scores(Y[np.ix_(fit_rows, units)], rows["label"][fit_rows],
+                            Y[np.ix_(test_rows, units)], rows["label"][test_rows], 20)
+    svm_cpu = time.process_time() - start
+
     result = {
         "rows": args.rows, "units": args.units, "encoding_models": len(designs),
         "batched_seconds": round(batched_s, 3),
@@ -78,6 +91,8 @@ def main(argv=None) -> None:
         "statsmodels_seconds_extrapolated": round(sm_s / args.sm_units * args.units, 1),
         "speedup": round((args.units / batched_s) / (args.sm_units / sm_s), 1),
         "max_abs_r2_difference": float(diff),
+        "svm_label_units_timed": len(units), "svm_label_fit_rows": len(fit_rows),
+        "svm_label_cpu_seconds_per_unit": round(svm_cpu / len(units), 4),
         "python": platform.python_version(),
     }
     if args.json:

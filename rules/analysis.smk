@@ -76,9 +76,11 @@ rule similarity:
             f"{ANALYSIS}/activations/{{task}}/{{arch}}/{{instance}}.zarr"
         ),
         dataset=f"{RUN}/dataset.zarr",
+        cross_task=cross_task_activations(),
     output:
         cka=f"{ANALYSIS}/similarity/cka.csv",
         targets=f"{ANALYSIS}/similarity/targets.csv",
+        cka_tasks=f"{ANALYSIS}/similarity/cka_tasks.csv",
     log:
         f"{RUN}/logs/similarity.log",
     benchmark:
@@ -89,7 +91,81 @@ rule similarity:
         mem_mb=4000,
     shell:
         "python -m deepdraw.similarity --activations {input.activations:q} --dataset {input.dataset:q}"
-        " --cka {output.cka:q} --targets {output.targets:q} > {log:q} 2>&1"
+        " --cross-task-activations {input.cross_task:q} --cka {output.cka:q}"
+        " --targets {output.targets:q} --cka-tasks {output.cka_tasks:q} > {log:q} 2>&1"
+
+
+rule decoding:
+    input:
+        activations=f"{ANALYSIS}/activations/{{task}}/{{arch}}/{{instance}}.zarr",
+        dataset=f"{RUN}/dataset.zarr",
+    output:
+        f"{ANALYSIS}/decoding/{{task}}/{{arch}}/{{instance}}.csv",
+    log:
+        f"{RUN}/logs/decoding/{{task}}/{{arch}}/{{instance}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/decoding/{{task}}/{{arch}}/{{instance}}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        analysis=settings("analysis"),
+        seed=config["seed"],
+    shell:
+        "python -m deepdraw.decoding fit --activations {input.activations:q} --dataset {input.dataset:q}"
+        " --analysis {params.analysis:q} --seed {params.seed} --task {wildcards.task}"
+        " --architecture {wildcards.arch} --instance {wildcards.instance} --output {output:q}"
+        " > {log:q} 2>&1"
+
+
+rule decoding_summary:
+    input:
+        analysis_files(f"{ANALYSIS}/decoding/{{task}}/{{arch}}/{{instance}}.csv"),
+    output:
+        report(
+            f"{ANALYSIS}/summary/decoding.csv",
+            caption="../report/analysis_decoding.rst",
+            category="Population decoding",
+        ),
+    log:
+        f"{RUN}/logs/decoding_summary.log",
+    benchmark:
+        f"{RUN}/benchmarks/decoding_summary.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m deepdraw.decoding combine --tables {input:q} --output {output:q} > {log:q} 2>&1"
+
+
+rule tsne:
+    input:
+        activations=f"{ANALYSIS}/activations/{{task}}/{{arch}}/{{instance}}.zarr",
+        dataset=f"{RUN}/dataset.zarr",
+    output:
+        figure=report(
+            f"{ANALYSIS}/figures/tsne/{{task}}/{{arch}}/{{instance}}.png",
+            caption="../report/analysis_tsne.rst",
+            category="Representations",
+            subcategory="t-SNE",
+        ),
+        table=f"{ANALYSIS}/tsne/{{task}}/{{arch}}/{{instance}}.csv",
+    log:
+        f"{RUN}/logs/tsne/{{task}}/{{arch}}/{{instance}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/tsne/{{task}}/{{arch}}/{{instance}}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        analysis=settings("analysis"),
+        seed=config["seed"],
+    shell:
+        "python -m deepdraw.tsne --activations {input.activations:q} --dataset {input.dataset:q}"
+        " --analysis {params.analysis:q} --seed {params.seed} --task {wildcards.task}"
+        " --architecture {wildcards.arch} --instance {wildcards.instance}"
+        " --figure {output.figure:q} --table {output.table:q} > {log:q} 2>&1"
 
 
 rule analysis_report:

@@ -138,7 +138,32 @@ def analysis_targets():
     """The analysis report, when the config trains models for the analysed tasks."""
     if not analysis_models():
         return []
-    return [f"{ANALYSIS}/report.html"]
+    return [f"{ANALYSIS}/report.html", *population_targets()]
+
+
+def population_targets():
+    """Decoding table and t-SNE figures of every analysed model, cross-task CKA."""
+    if not analysis_models():
+        return []
+    return [
+        f"{ANALYSIS}/summary/decoding.csv",
+        f"{ANALYSIS}/similarity/cka_tasks.csv",
+        *analysis_files(f"{ANALYSIS}/figures/tsne/{{task}}/{{arch}}/{{instance}}.png"),
+    ]
+
+
+def cross_task_activations():
+    """Activations of the trained models of the trained tasks not analysed (for cross-task CKA)."""
+    if not config["analysis"]["cross_task_cka"]:
+        return []
+    training = config["training"]
+    return [
+        f"{ANALYSIS}/activations/{task}/{arch['name']}/{instance_name(seed)}.zarr"
+        for task in training["tasks"]
+        if task not in config["analysis"]["tasks"]
+        for arch in training["architectures"]
+        for seed in training_seeds("seeds")
+    ]
 
 
 # Training (rules/training.smk): models of the sweep and the summary targets.

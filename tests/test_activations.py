@@ -84,3 +84,27 @@ def test_model_without_hidden_blocks_is_rejected():
     model = keras.Model(inputs, keras.layers.Dense(3, name="dense")(keras.layers.Flatten()(inputs)))
     with pytest.raises(ValueError, match="no hidden layers named"):
         act.hidden_layers(model)
+
+
+def test_spindle_input_is_layer_zero_with_one_unit_per_muscle_and_channel(tmp_path):
+    path = make_synthetic_dataset(tmp_path / "dataset.zarr", n_samples=40, n_classes=4, seed=1)
+    ds = xr.open_zarr(path)
+    samples = np.array([3, 7, 11])
+    layer = act.input_layer(ds, samples)
+    values = layer["activation"].values
+    assert values.shape == (3, 2, 25, 320) and layer.attrs["layer_index"] == 0
+    spindles = ds["spindles"].values
+    # unit c * 25 + m of the tuning tables is channel c of muscle m
+    np.testing.assert_array_equal(values[1, 1, 4], spindles[7, 4, :, 1])
+    np.testing.assert_array_equal(layer["input_step"].values, np.arange(320))
+    tree = act.activation_tree({"spatial1": np.zeros((3, 2, 5, 320), "float32"),
+                                "temporal1": np.zeros((3, 2, 5, 80), "float32")},
+                               {"spatial1": (1, 0.0), "temporal1": (4, 1.5)}, samples, {})
+    act.write_tree(tree, tmp_path / "a.zarr")
+    names, groups, _ = act.read_layers(tmp_path / "a.zarr", ds)
+    assert names == ["spindles", "spatial1", "temporal1"]
+    assert act.layer_indices(names) == {"spindles": 0, "spatial1": 1, "temporal1": 2}
+    assert act.layer_indices(names[1:]) == {"spatial1": 1, "temporal1": 2}
+    assert act.read_layers(tmp_path / "a.zarr")[0] == ["spatial1", "temporal1"]
+    with pytest.raises(ValueError, match="no 'spindles'"):
+        act.input_layer(ds.drop_vars("spindles"), samples)

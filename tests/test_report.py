@@ -237,7 +237,8 @@ def test_tables_format_numbers_and_missing_values():
 
 
 def test_labels():
-    assert report.layer_label("temporal1", 3) == "L4 temporal"
+    assert report.layer_label("temporal1", 4) == "L4 temporal"
+    assert report.layer_label("spindles", 0) == "L0 spindles"
     models = pd.DataFrame({"name": ["a", "b"], "family": ["spatiotemporal"] * 2,
                            "arch_filters": [json.dumps([8, 8]), json.dumps([16, 16])]})
     labels = report.architecture_labels(models, ["a", "b", "c"])
@@ -253,7 +254,7 @@ def test_trained_vs_untrained_cells_carry_the_test_when_there_is_one():
     table, tested = report.comparison_table(pd.DataFrame(rows), {"st_2x2": "spatial-temporal"})
     assert tested
     assert table.to_dict("records") == [{
-        "task": "character recognition", "network": "spatial-temporal", "layer": "L3 temporal",
+        "task": "character recognition", "network": "spatial-temporal", "layer": "L2 temporal",
         "movement direction: trained vs untrained": "0.50 vs 0.10 (p=0.004)",
         "velocity: trained vs untrained": "0.50 vs 0.10"}]
     _, tested = report.comparison_table(pd.DataFrame(rows).assign(test=np.nan), {})

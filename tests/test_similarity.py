@@ -96,3 +96,34 @@ def test_report_embeds_every_figure_and_the_study_table(tmp_path):
     assert page.count("data:image/png;base64,") + page.count("No figure: too few") == len(drawn)
     assert "beside the study" in page and "Rayleigh" in page
     assert (tmp_path / "fig" / "study_comparison.csv").exists()
+
+
+def test_cross_task_cka_compares_the_same_layer_of_trained_models_across_tasks(tmp_path):
+    dataset = make_synthetic_dataset(tmp_path / "dataset.zarr", n_samples=80, n_classes=4, seed=4)
+    samples = act.select_test_samples(xr.open_zarr(dataset)["split"].values, 12, seed=0)
+    rng = np.random.default_rng(1)
+    shared = rng.normal(size=(len(samples), 3, 2, 8)).astype("float32")
+    Q, _ = np.linalg.qr(rng.normal(size=(48, 48)))
+    paths = []
+    stores = {("recognition", "seed0"): shared,
+              # same geometry, rotated features: CKA 1
+              ("position", "seed0"): (shared.reshape(len(samples), -1) @ Q).reshape(shared.shape).astype("float32"),
+              ("position", "untrained0"): rng.normal(size=shared.shape).astype("float32")}
+    for (task, instance), values in stores.items():
+        tree = act.activation_tree({"temporal1": values}, {"temporal1": (40, 19.5)}, samples, {})
+        path = tmp_path / task / "toy" / f"{instance}.zarr"
+        act.write_tree(tree, path)
+        paths.append(str(path))
+    tasks = sim.cross_task(paths, str(dataset))
+    # trained pairs only, one per layer; the spindle input (layer 0) is identical across tasks
+    assert set(zip(tasks["instance_a"], tasks["instance_b"])) == {("seed0", "seed0")}
+    assert list(tasks["layer"]) == ["spindles", "temporal1"] and list(tasks["layer_index"]) == [0, 1]
+    assert set(tasks["task_a"]) == {"position"} and set(tasks["task_b"]) == {"recognition"}
+    assert tasks["same_seed"].all()
+    np.testing.assert_allclose(tasks["cka"], 1.0, atol=1e-9)
+    # the command line: recognition analysed, position stores only for the cross-task table
+    sim.main(["--activations", paths[0], "--cross-task-activations", *paths[1:], "--dataset", str(dataset),
+              "--cka", str(tmp_path / "cka.csv"), "--targets", str(tmp_path / "targets.csv"),
+              "--cka-tasks", str(tmp_path / "cka_tasks.csv")])
+    assert set(pd.read_csv(tmp_path / "cka.csv")["task"]) == {"recognition"}
+    assert len(pd.read_csv(tmp_path / "cka_tasks.csv")) == 2

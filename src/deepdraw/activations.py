@@ -193,13 +193,61 @@ def write_tree(tree: xr.DataTree, path: str | Path) -> None:
         tree.to_zarr(tmp, zarr_format=3, consolidated=True, mode="w")
 
 
-def read_layers(path: str | Path) -> tuple[list[str], dict[str, xr.Dataset], xr.Dataset]:
-    """(ordered layer names, {layer: Dataset}, root Dataset) of an activations store."""
+#: Name of the network input when it is analysed as layer 0.
+INPUT_LAYER = "spindles"
+
+
+def input_layer(dataset: xr.Dataset, samples: np.ndarray) -> xr.Dataset:
+    """The spindle input of ``samples`` laid out as a layer: layer 0 of the analyses.
+
+    Parameters
+    ----------
+    dataset : dataset.zarr with ``spindles (sample, muscle, time, channel)``
+    samples : (n,) rows of the dataset
+
+    Returns
+    -------
+    Dataset with ``activation (sample, channel, space, time)``: channel = spindle channel
+    (0 length, 1 velocity), space = muscle, so unit ``c * 25 + m``; ``input_step`` = every
+    input step; attrs ``layer_index`` 0 (hidden layers are 1, 2, ...), stride 1.
+    """
+    if "spindles" not in dataset.variables:
+        raise ValueError("dataset has no 'spindles' (sample, muscle, time, channel) input to analyse as layer 0")
+    spindles = dataset["spindles"].transpose("sample", "channel", "muscle", "time").isel(sample=np.asarray(samples))
+    values = np.asarray(spindles.values, dtype=np.float32)
+    n_time = values.shape[-1]
+    return xr.Dataset(
+        {"activation": (("sample", "channel", "space", "time"), values,
+                        {"long_name": "spindle input (layer 0)", "units": "a.u."})},
+        coords={"input_step": ("time", np.arange(n_time, dtype=float)),
+                "sample_index": ("sample", np.asarray(samples).astype("int64"))},
+        attrs={"layer_index": 0, "time_stride": 1, "time_offset": 0.0, "dt_input": DT},
+    )
+
+
+def read_layers(path: str | Path, dataset: xr.Dataset | None = None
+                ) -> tuple[list[str], dict[str, xr.Dataset], xr.Dataset]:
+    """(ordered layer names, {layer: Dataset}, root Dataset) of an activations store.
+
+    With ``dataset`` (the dataset.zarr the store was read out from) the spindle input of the
+    same samples comes first as layer :data:`INPUT_LAYER` (:func:`input_layer`).
+    """
     path = Path(path)
     root = open_zarr(path)
     layers = json.loads(root.attrs["layers"])
     groups = {name: xr.open_zarr(path, group=name, consolidated=True, chunks=None) for name in layers}
+    if dataset is not None:
+        groups = {INPUT_LAYER: input_layer(dataset, root["sample_index"].values), **groups}
+        layers = [INPUT_LAYER, *layers]
     return layers, groups, root
+
+
+def layer_indices(layers: list[str]) -> dict[str, int]:
+    """Layer name -> ``layer_index``, the depth of the figures' layer axis: 0 for the spindle
+    input, k for the k-th hidden layer (whether or not the input is among ``layers``)."""
+    hidden = [name for name in layers if name != INPUT_LAYER]
+    return {**({INPUT_LAYER: 0} if INPUT_LAYER in layers else {}),
+            **{name: index for index, name in enumerate(hidden, start=1)}}
 
 
 def run(model_path: str, dataset_path: str, output: str, n_samples: int, seed: int,

@@ -95,9 +95,9 @@ def encoding_label(model: str) -> str:
 
 
 def layer_label(name: str, index: int) -> str:
-    """``temporal1`` at index 3 -> ``L4 temporal``: depth first, then the block kind."""
+    """``temporal1`` at index 4 -> ``L4 temporal``: depth first (0 = spindle input), then the block kind."""
     kind = re.sub(r"\d+$", "", str(name))
-    return f"L{int(index) + 1} {kind}"
+    return f"L{int(index)} {kind}"
 
 
 def _lengths(value) -> int:

@@ -11,6 +11,11 @@ correlation of their upper triangles.
 Targets besides layers: the network input (spindles), the in-plane hand position and
 velocity over the window (kinematics), and the character label (one-hot; its RDM is the
 ideal observer's: 0 within a class, 1 across classes).
+
+Layers are those of the activation stores with the spindle input as layer 0 (``layer_index``
+0, hidden layers 1, 2, ...). Besides the pairs within one task, trained models of the same
+architecture trained on different tasks (character recognition against hand-position
+decoding) are compared layer by layer (:func:`cross_task`), as the study did.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import pandas as pd
 import scipy.stats
 
 from deepdraw import cliutil
-from deepdraw.activations import read_layers
+from deepdraw.activations import layer_indices, read_layers
 from deepdraw.io import open_zarr
 from deepdraw.kinematics import load_kinematics
 from deepdraw.tuning import parse_instance, write_table
@@ -95,32 +100,25 @@ def identity_from_path(path: str | Path) -> dict:
             "instance": path.name.removesuffix(".zarr"), "trained": trained, "seed": seed}
 
 
-def compare(activation_paths: list[str], dataset_path: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def compare(activation_paths: list[str], dataset_path: str, input_layer: bool = True
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """CKA between all layer pairs of models of the same task and architecture, and layers vs targets.
+
+    Parameters
+    ----------
+    input_layer : include the spindle input as layer 0 of every model
 
     Returns
     -------
     (cka, targets): ``cka`` rows ``task, architecture, instance_a, layer_a, instance_b,
     layer_b, cka``; ``targets`` rows ``task, architecture, instance, trained, seed, layer,
-    layer_index, target, cka, rdm_spearman``.
+    layer_index, target, cka, rdm_spearman``. Cross-task pairs: :func:`cross_task`.
     """
-    dataset = open_zarr(dataset_path)
-    grams, rdms, idents, samples_ref = {}, {}, {}, None
-    for path in activation_paths:
-        identity = identity_from_path(path)
-        layers, groups, root = read_layers(path)
-        samples = root["sample_index"].values
-        if samples_ref is None:
-            samples_ref = samples
-        elif not np.array_equal(samples, samples_ref):
-            raise ValueError(f"{path}: activations of different test samples; rerun the activations rule")
-        for index, name in enumerate(layers):
-            X = groups[name]["activation"].values.reshape(len(samples), -1)
-            key = (identity["task"], identity["architecture"], identity["instance"], name)
-            grams[key], rdms[key], idents[key] = centered_gram(X), rdm(X), {**identity, "layer": name,
-                                                                            "layer_index": index}
-    if samples_ref is None:
-        raise ValueError("no activation stores given")
+    return _tables(*_layer_grams(activation_paths, dataset_path, input_layer))
+
+
+def _tables(grams: dict, rdms: dict, idents: dict, dataset, samples_ref) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The within-task CKA table and the layer-vs-target table of :func:`compare`."""
     references = reference_representations(dataset, samples_ref)
     ref_grams = {name: centered_gram(X) for name, X in references.items()}
     ref_rdms = {name: rdm(X) for name, X in references.items()}
@@ -146,6 +144,61 @@ def compare(activation_paths: list[str], dataset_path: str) -> tuple[pd.DataFram
     return cka, targets
 
 
+def _layer_grams(activation_paths: list[str], dataset_path: str, input_layer: bool = True):
+    """Centred Gram matrices and RDMs of every layer of every store, keyed (task, arch, instance, layer)."""
+    dataset = open_zarr(dataset_path)
+    grams, rdms, idents, samples_ref = {}, {}, {}, None
+    for path in activation_paths:
+        identity = identity_from_path(path)
+        layers, groups, root = read_layers(path, dataset if input_layer else None)
+        samples = root["sample_index"].values
+        if samples_ref is None:
+            samples_ref = samples
+        elif not np.array_equal(samples, samples_ref):
+            raise ValueError(f"{path}: activations of different test samples; rerun the activations rule")
+        indices = layer_indices(layers)
+        for name in layers:
+            X = groups[name]["activation"].values.reshape(len(samples), -1)
+            key = (identity["task"], identity["architecture"], identity["instance"], name)
+            grams[key], rdms[key], idents[key] = centered_gram(X), rdm(X), {**identity, "layer": name,
+                                                                            "layer_index": indices[name]}
+    if samples_ref is None:
+        raise ValueError("no activation stores given")
+    return grams, rdms, idents, dataset, samples_ref
+
+
+def cross_task_from_grams(grams: dict, idents: dict) -> pd.DataFrame:
+    """Linear CKA between the same layer of trained models of one architecture and different tasks.
+
+    Returns
+    -------
+    rows ``architecture, layer, layer_index, task_a, instance_a, task_b, instance_b, same_seed,
+    cka`` (every pair of trained instances, tasks in sorted order; empty when one task only).
+    ``same_seed``: both models were built from the same seed, so their hidden layers started
+    from the same weights; pairs of different seeds show what the tasks did from different starts.
+    """
+    records = []
+    for a in grams:
+        for b in grams:
+            ia, ib = idents[a], idents[b]
+            if (a[1] != b[1] or a[3] != b[3] or not a[0] < b[0]
+                    or not ia["trained"] or not ib["trained"]):
+                continue
+            records.append({"architecture": a[1], "layer": a[3], "layer_index": ia["layer_index"],
+                            "task_a": a[0], "instance_a": a[2], "task_b": b[0], "instance_b": b[2],
+                            "same_seed": ia["seed"] == ib["seed"], "cka": cka_from_grams(grams[a], grams[b])})
+    columns = ["architecture", "layer", "layer_index", "task_a", "instance_a", "task_b", "instance_b",
+               "same_seed", "cka"]
+    return pd.DataFrame(records, columns=columns).sort_values(
+        ["architecture", "layer_index", "task_a", "instance_a", "task_b", "instance_b"], ignore_index=True)
+
+
+def cross_task(activation_paths: list[str], dataset_path: str, input_layer: bool = True) -> pd.DataFrame:
+    """:func:`cross_task_from_grams` of the given activation stores (recognition vs decoding models)."""
+    grams, _, idents, _, _ = _layer_grams(activation_paths, dataset_path, input_layer)
+    return cross_task_from_grams(grams, idents)
+
+
 def main(argv=None) -> None:
     parser = cliutil.parser("python -m deepdraw.similarity", __doc__)
     parser.add_argument("--activations", nargs="+", required=True,
@@ -153,11 +206,24 @@ def main(argv=None) -> None:
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--cka", required=True, help="output: layer x layer CKA table (.csv)")
     parser.add_argument("--targets", required=True, help="output: layer vs input/kinematics/label (.csv)")
+    parser.add_argument("--cka-tasks", help="output: same layer of trained models across tasks (.csv)")
+    parser.add_argument("--cross-task-activations", nargs="*", default=[],
+                        help="further stores (other tasks) compared only across tasks")
     args = cliutil.parse_args(parser, argv)
-    cka, targets = compare(args.activations, args.dataset)
+    paths = list(dict.fromkeys(args.activations + args.cross_task_activations))
+    grams, rdms, idents, dataset, samples = _layer_grams(paths, args.dataset)
+    analysed = {tuple(identity_from_path(p)[k] for k in ("task", "architecture", "instance"))
+                for p in args.activations}
+    own = [key for key in grams if key[:3] in analysed]
+    cka, targets = _tables({k: grams[k] for k in own}, {k: rdms[k] for k in own},
+                           {k: idents[k] for k in own}, dataset, samples)
     log.info("%d layer pairs, %d layer-target comparisons", len(cka), len(targets))
     write_table(cka, args.cka)
     write_table(targets, args.targets)
+    if args.cka_tasks:
+        tasks = cross_task_from_grams(grams, idents)
+        log.info("%d cross-task layer pairs", len(tasks))
+        write_table(tasks, args.cka_tasks)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,5 @@
+"""``python -m deepdraw.tuning``: see :mod:`deepdraw.tuning.cli`."""
+
+from deepdraw.tuning.cli import main
+
+main()
