@@ -32,22 +32,28 @@ DEFAULT_EPOCHS = {5_000: 40, 10_000: 30, 20_000: 24, 50_000: 16, 100_000: 12, 20
 def power_law_fits(samples: np.ndarray, error: np.ndarray, at: float) -> dict:
     """Fits of test error vs training samples and their values at ``at`` samples.
 
-    ``power_law``: error = a * n^-b (least squares in log-log); ``with_floor``: error =
-    c + a * n^-b (scipy ``curve_fit``; absent when it does not converge).
+    Both are least-squares fits of ``log(error)``, so every size weighs alike whatever its
+    error: ``power_law``: error = a * n^-b (a line in log-log); ``with_floor``: error =
+    c + a * n^-b (scipy ``least_squares``; absent when it does not converge).
     """
-    from scipy.optimize import curve_fit
+    from scipy.optimize import least_squares
 
+    samples, error = np.asarray(samples, float), np.asarray(error, float)
     slope, intercept = np.polyfit(np.log(samples), np.log(error), 1)
     fits = {"power_law": {"a": float(np.exp(intercept)), "exponent": float(-slope),
                           "error_at": float(np.exp(intercept) * at ** slope)}}
-    try:
-        (a, b, c), _ = curve_fit(lambda n, a, b, c: c + a * n ** -b, samples, error,
-                                 p0=(np.exp(intercept), -slope, 0.0),
-                                 bounds=([0, 0, 0], [np.inf, 5, 1]), maxfev=20_000)
-        fits["with_floor"] = {"a": float(a), "exponent": float(b), "floor": float(c),
-                              "error_at": float(c + a * at ** -b)}
-    except RuntimeError:
-        pass
+    if len(samples) > 3:
+        def residual(p):
+            log_a, b, c = p
+            return np.log(c + np.exp(log_a) * samples ** -b) - np.log(error)
+
+        fit = least_squares(residual, x0=(intercept, -slope, 0.1 * error.min()),
+                            bounds=([-np.inf, 0.0, 0.0], [np.inf, 5.0, error.min()]))
+        if fit.success:
+            log_a, b, c = fit.x
+            fits["with_floor"] = {"a": float(np.exp(log_a)), "exponent": float(b),
+                                  "floor": float(c),
+                                  "error_at": float(c + np.exp(log_a) * at ** -b)}
     for fit in fits.values():
         fit["accuracy_at"] = 1.0 - fit["error_at"]
     return fits
@@ -62,14 +68,19 @@ def plot(table: pd.DataFrame, fits: dict, at: float, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 4))
     n = table["train_samples"].to_numpy(float)
     ax.loglog(n, table["test_error"], "o", color="k", label="test error (held-out characters)")
-    grid = np.geomspace(n.min(), at, 100)
-    law = fits["power_law"]
-    ax.loglog(grid, law["a"] * grid ** -law["exponent"], "-", color="tab:blue",
-              label=f"power law, exponent {law['exponent']:.2f}")
-    if "with_floor" in fits:
-        f = fits["with_floor"]
-        ax.loglog(grid, f["floor"] + f["a"] * grid ** -f["exponent"], "--", color="tab:orange",
-                  label=f"with floor {f['floor']:.3f}")
+    styles = iter([("tab:blue", "tab:cyan"), ("tab:orange", "tab:red")])
+    for subset, subset_fits in fits.items():
+        lo = float(subset.split("_")[1]) if subset.startswith("from_") else n.min()
+        grid = np.geomspace(lo, at, 100)
+        colour, floor_colour = next(styles)
+        law = subset_fits["power_law"]
+        ax.loglog(grid, law["a"] * grid ** -law["exponent"], "-", color=colour,
+                  label=f"{subset.replace('_', ' ')}: power law, exponent {law['exponent']:.2f}")
+        if "with_floor" in subset_fits:
+            f = subset_fits["with_floor"]
+            ax.loglog(grid, f["floor"] + f["a"] * grid ** -f["exponent"], "--",
+                      color=floor_colour, label=f"{subset.replace('_', ' ')}: with floor"
+                                                f" {f['floor']:.3f}")
     ax.axvline(at, color="0.6", lw=0.8)
     ax.set_xlabel("training samples")
     ax.set_ylabel("test error (1 - accuracy)")
@@ -121,6 +132,9 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--extrapolate-to", type=float, default=1e6)
+    parser.add_argument("--fit-from", type=int, default=20_000,
+                        help="the second fit uses only sizes of at least this many samples, past"
+                             " the regime where the network memorises its few training samples")
     parser.add_argument("--output",
                         default=str(root / "benchmarks" / "results" / "learning_curve"),
                         help="table and figure path without suffix (.csv, .json, .png)")
@@ -145,8 +159,10 @@ def main(argv=None) -> None:
                              args.threads))
         logging.info("%d samples: test accuracy %.4f", n, rows[-1]["test_accuracy"])
     table = pd.DataFrame(rows).sort_values("train_samples").reset_index(drop=True)
-    fits = power_law_fits(table["train_samples"].to_numpy(float),
-                          table["test_error"].to_numpy(float), args.extrapolate_to)
+    n, err = table["train_samples"].to_numpy(float), table["test_error"].to_numpy(float)
+    large = n >= args.fit_from
+    fits = {"all_sizes": power_law_fits(n, err, args.extrapolate_to),
+            f"from_{args.fit_from}": power_law_fits(n[large], err[large], args.extrapolate_to)}
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(output.with_suffix(".tmp.csv"), index=False)
