@@ -22,3 +22,100 @@ def test_training_refuses_non_finite_inputs_naming_the_store(tmp_path):
     batches = ZarrBatches(tmp_path / "bad.zarr", "train", "recognition", 8)
     with pytest.raises(ValueError, match=r"bad\.zarr: input_mean of the train split has 1 non-finite"):
         batches.statistics()
+
+
+TINY = {"name": "tiny", "family": "spatiotemporal", "filters": [4], "kernel": 5, "stride": 4}
+SETTINGS = {"batch_size": 64, "learning_rate": 1e-3, "max_epochs": 3, "patience": 3,
+            "plateau_patience": 1, "plateau_factor": 0.25, "min_learning_rate": 1e-6,
+            "shuffle_chunks": 2, "dropout": 0.3, "precision": "float32", "jit_compile": False,
+            "device": "cpu", "allow_cpu_fallback": False, "cache_inputs": "auto",
+            "cache_max_mb": 100}
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    return make_synthetic_dataset(tmp_path_factory.mktemp("toy") / "dataset.zarr", 300, 4, 1)
+
+
+def _interrupted(toy, out, after_epoch=1):
+    """Train until epoch ``after_epoch - 1`` is backed up, then stop in ``after_epoch`` as a kill would."""
+    import keras
+
+    from deepdraw.training import train
+
+    class Preempt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == after_epoch:
+                raise KeyboardInterrupt("preempted")
+
+    with pytest.raises(KeyboardInterrupt):
+        train(toy, "recognition", TINY, SETTINGS, 1, out, extra_callbacks=[Preempt()])
+
+
+def _event_files(folder):
+    return sorted(p.name for p in folder.rglob("events.out.tfevents.*"))
+
+
+def test_tensorboard_events_from_before_a_kill_survive_the_resume(toy, tmp_path):
+    import shutil
+
+    from deepdraw.training import train
+
+    out = tmp_path / "run"
+    _interrupted(toy, out)
+    before = _event_files(out / "checkpoint")
+    assert before, "the interrupted run wrote no TensorBoard events"
+    # Snakemake deletes the declared outputs of an interrupted job before it reruns it
+    shutil.rmtree(out / "tensorboard", ignore_errors=True)
+    train(toy, "recognition", TINY, SETTINGS, 1, out)
+    after = _event_files(out / "tensorboard")
+    assert set(before) < set(after)  # the first attempt's files plus the resumed run's
+    assert not (out / "checkpoint").exists() and not (out / ".checkpoint.removing").exists()
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("damage", [
+    "truncated_backup_weights", "backup_metadata_missing", "truncated_metadata",
+    "finished_without_best_weights", "truncated_history"])
+def test_damaged_checkpoint_trains_from_scratch(toy, tmp_path, damage, caplog):
+    import logging
+
+    from deepdraw.training import train
+    from deepdraw.training.fit import checkpoint_problem
+
+    out = tmp_path / "run"
+    _interrupted(toy, out)
+    ckpt = out / "checkpoint"
+    assert checkpoint_problem(ckpt) is None
+    if damage == "truncated_backup_weights":
+        _truncate(ckpt / "backup/latest.weights.h5")
+    elif damage == "backup_metadata_missing":
+        (ckpt / "backup/training_metadata.json").unlink()
+    elif damage == "truncated_metadata":
+        (ckpt / "backup/training_metadata.json").write_text('{"epoch": ')
+    elif damage == "finished_without_best_weights":
+        # killed while the clean-up removed files one by one (before it renamed the folder)
+        (ckpt / "finished").write_text("finished\n")
+        (ckpt / "best.weights.h5").unlink()
+    elif damage == "truncated_history":
+        (ckpt / "history.csv").write_bytes(b'epoch,loss\n0,"1.2\n')
+    assert checkpoint_problem(ckpt) is not None
+    with caplog.at_level(logging.WARNING, logger="deepdraw.training.fit"):
+        metrics = train(toy, "recognition", TINY, SETTINGS, 1, out)
+    assert "training from scratch" in caplog.text
+    assert metrics["epochs"] == SETTINGS["max_epochs"]  # every epoch trained again
+    assert (out / "model.keras").is_file() and not ckpt.exists()
+
+
+def test_kill_during_the_final_clean_up_is_harmless(toy, tmp_path):
+    from deepdraw.training import train
+
+    out = tmp_path / "run"
+    train(toy, "recognition", TINY, SETTINGS, 1, out)
+    # what a kill between the rename and the end of the removal leaves behind
+    (out / ".checkpoint.removing" / "backup").mkdir(parents=True)
+    train(toy, "recognition", TINY, SETTINGS, 1, out)
+    assert not (out / ".checkpoint.removing").exists()
