@@ -119,3 +119,53 @@ def test_kill_during_the_final_clean_up_is_harmless(toy, tmp_path):
     (out / ".checkpoint.removing" / "backup").mkdir(parents=True)
     train(toy, "recognition", TINY, SETTINGS, 1, out)
     assert not (out / ".checkpoint.removing").exists()
+
+
+# ------------------------------------------------------------------ character files
+def test_character_file_without_characters_is_refused(tmp_path):
+    from deepdraw.characters import read_characters
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("sample,label,step,vel_x,vel_y,tip_force\n")
+    with pytest.raises(ValueError, match="empty.csv: holds no character recordings"):
+        read_characters(empty)
+
+
+def test_character_main_names_a_non_finite_recording(tmp_path):
+    import pandas as pd
+
+    from deepdraw.characters import main
+    from workflow import ROOT
+
+    table = pd.read_csv(ROOT / "tests/data/uci_characters_subset100.csv")
+    sample = table["sample"].unique()[3]
+    rows = table.index[table["sample"] == sample]
+    table.loc[rows[7], "vel_y"] = np.inf
+    path = tmp_path / "bad.csv"
+    table.to_csv(path, index=False)
+    with pytest.raises(SystemExit, match=rf"bad\.csv: recording {sample} has a non-finite pen "
+                                         r"velocity \(inf in y at step 7\)"):
+        main(["--input", str(path), "--output", str(tmp_path / "c.zarr"),
+              "--test-fraction", "0.2", "--seed", "0"])
+    assert not (tmp_path / "c.zarr").exists()
+
+
+def test_nan_in_a_mat_recording_is_named(tmp_path):
+    import scipy.io
+
+    from deepdraw.characters import read_characters
+
+    rng = np.random.default_rng(0)
+    cells = np.empty((1, 2), dtype=object)
+    for i in range(2):
+        velocity = rng.normal(size=(3, 20))
+        if i == 1:
+            velocity[0, 4] = np.nan
+        cells[0, i] = velocity
+    key = np.empty((1, 1), dtype=object)
+    key[0, 0] = "a"
+    scipy.io.savemat(tmp_path / "m.mat", {"mixout": cells, "consts": {
+        "charlabels": np.array([[1, 1]], dtype=np.uint8), "key": key}})
+    with pytest.raises(ValueError, match=r"m\.mat: recording 1 has a non-finite pen velocity "
+                                         r"\(nan in x at step 4\)"):
+        read_characters(tmp_path / "m.mat")

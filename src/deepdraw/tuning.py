@@ -328,7 +328,7 @@ def tune_layer(Y: np.ndarray, rows: dict[str, np.ndarray], train_samples: np.nda
     """
     n_units = Y.shape[1]
     train = np.isin(rows["sample"], train_samples)
-    moving = rows["speed"] > settings.get("min_speed", 0.0)
+    moving = rows["speed"] > settings["min_speed"]
     centre = Y[train].mean(axis=0, dtype=float) if train.any() else np.zeros(n_units)
     # the fitting and scoring parts shared by most encoding models are prepared once
     shared = {"train": Responses(Y[train], centre), "test": Responses(Y[~train], centre)}
@@ -432,7 +432,7 @@ def add_unit_statistics(table: pd.DataFrame, Y: np.ndarray, rows: dict, designs:
     At most ``statsmodels_units`` units per encoding model (highest test R^2 first), since
     the batched fit already gives R^2 and preferred direction for all of them.
     """
-    limit = int(settings.get("statsmodels_units", 50))
+    limit = int(settings["statsmodels_units"])
     records = []
     for model in ("direction", "velocity"):
         if model not in designs:
@@ -443,7 +443,7 @@ def add_unit_statistics(table: pd.DataFrame, Y: np.ndarray, rows: dict, designs:
         names = regressor_names(model, n_classes)
         for index, unit in zip(chosen.index, chosen["unit"]):
             stats = unit_statistics(X, Y[tr, unit], rows["sample"][tr], names, True,
-                                    settings.get("ci_level", 0.95))
+                                    settings["ci_level"])
             stats.pop("pd_deg")  # identical to the batched estimate (tested); keep one column
             records.append(pd.Series({**stats, "statsmodels": True}, name=index))
     if not records:
@@ -577,7 +577,7 @@ def summarize(table: pd.DataFrame, settings: dict) -> dict[str, pd.DataFrame]:
     fractions["fraction_tuned"] = fractions["n_tuned"] / fractions["n_units"]
     comparison = _compare(fractions, "fraction_tuned", ["encoding_model"])
 
-    bins = int(settings.get("direction_bins", 18))
+    bins = int(settings["direction_bins"])
     threshold = settings["r2_threshold"]
     records = []
     for key, group in table[table["encoding_model"] == "direction"].groupby(ident + ["layer", "layer_index"]):
