@@ -10,7 +10,7 @@ from deepdraw.config import check_inputs, expand_sweep
 # declared input file checked before any job is planned
 validate(config, schema="../schemas/config.schema.yaml")
 config.update(expand_sweep(config))
-check_inputs(config, workflow.basedir)
+check_inputs(config, ".")
 
 RUN = f"results/{config['run']}"
 PLANES = config["generation"]["planes"]
