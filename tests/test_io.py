@@ -106,3 +106,13 @@ def test_require_finite_names_source_variable_and_index():
     values[1, 2] = -np.inf
     with pytest.raises(ValueError, match="infinite"):
         io.require_finite(values, "spindles", "f.zarr", "fix it")
+
+
+def test_temporaries_of_a_killed_writer_are_removed_by_the_next(tmp_path):
+    # what SIGKILL during a write leaves: the temporary of another process
+    stale = tmp_path / ".a.zarr.tmp-999999"
+    (stale / "x").mkdir(parents=True)
+    other = tmp_path / ".b.zarr.tmp-999999"
+    other.mkdir()
+    _store(tmp_path / "a.zarr")
+    assert not stale.exists() and other.exists()  # only the same output's temporaries

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import glob
 import hashlib
 import json
 import os
@@ -28,14 +29,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     Works for files and directories (zarr stores). On an exception the temporary
     is removed and ``path`` is left untouched, so a killed or failed job never
-    leaves a partial output under the final name. A directory holding a zarr store
+    leaves a partial output under the final name; temporaries of ``path`` left by a
+    killed writer are removed by the next one. A directory holding a zarr store
     (``zarr.json`` at its root) gets its manifest (:func:`write_manifest`) written last,
     before the rename.
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    _remove(tmp)
+    # temporaries of a writer that was killed (SIGKILL, node failure): Snakemake runs one job
+    # per output at a time, so any other temporary of this output is dead
+    for stale in final.parent.glob(f".{glob.escape(final.name)}.tmp-*"):
+        _remove(stale)
     try:
         yield tmp
         if (tmp / "zarr.json").is_file():
