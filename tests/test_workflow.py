@@ -214,8 +214,8 @@ def test_a_store_that_lost_a_chunk_is_refused_by_the_next_stage(full_run, tmp_pa
     dataset = workdir / DATASET
     chunk = sorted((dataset / "hand" / "c").rglob("*"))[-1]
     chunk.unlink()
-    result = snakemake(workdir, "--cores", "1", "--forcerun", "svm_baseline",
-                       f"{RUN}/svm/summary.csv", check=False)
+    result = snakemake(workdir, "--cores", "1", f"{RUN}/svm/summary.csv",
+                       "--forcerun", "svm_baseline", check=False)
     assert result.returncode != 0
     log = (workdir / f"{RUN}/logs/svm_baseline.log").read_text()
     assert re.search(r"dataset\.zarr: does not match its manifest\.json \(array hand: chunk "
