@@ -28,7 +28,7 @@ import xarray as xr
 
 from deepdraw import __version__, arm, augmentation, muscles, spindles
 from deepdraw.characters import StoredCharacters, load_characters
-from deepdraw.io import atomic_path, rng_for, sample_chunk_encoding, to_zarr
+from deepdraw.io import atomic_path, rng_for, sample_chunk_encoding, to_zarr, verify_store
 
 log = logging.getLogger(__name__)
 
@@ -592,6 +592,7 @@ def read_candidates(path: str | Path) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: shard store not found; run generate_shard first")
+    verify_store(path)
     try:
         return xr.open_zarr(path, group=CANDIDATES_GROUP, consolidated=True, chunks=None)
     except (FileNotFoundError, KeyError) as exc:
