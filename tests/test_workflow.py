@@ -229,7 +229,8 @@ def test_missing_character_file_is_refused_before_any_job(tmp_path):
     workdir = make_workdir(tmp_path / "work")
     bad = tmp_path / "bad.yaml"
     bad.write_text("characters: {file: resources/no_such_file.mat}\n")
-    result = snakemake(workdir, "--configfile", str(bad), "--cores", "1", DATASET, check=False)
+    result = snakemake(workdir, "--configfile", "config/test.yaml", str(bad), "--cores", "1",
+                       DATASET, check=False)
     assert result.returncode != 0
     assert "characters.file: resources/no_such_file.mat not found" in result.stdout + result.stderr
     assert not (workdir / "results").exists()
@@ -241,7 +242,10 @@ def test_corrupt_character_file_fails_without_partial_output(tmp_path):
     corrupt.write_bytes(b"MATLAB 5.0 MAT-file" + os.urandom(300))
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"characters": {"file": str(corrupt)}}))
-    result = snakemake(workdir, "--configfile", str(bad), "--cores", "1", DATASET, check=False)
+    # only the characters job: the refusal must come from it, not from another job run first
+    # a second --configfile replaces the helper's: name both files
+    result = snakemake(workdir, "--configfile", "config/test.yaml", str(bad), "--cores", "1",
+                       f"{RUN}/characters.zarr", check=False)
     assert result.returncode != 0
     log = (workdir / f"{RUN}/logs/characters.log").read_text()
     assert "corrupt.mat" in log
