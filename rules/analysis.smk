@@ -20,7 +20,7 @@ rule activations:
     resources:
         mem_mb=4000,
     params:
-        analysis=settings("analysis"),
+        analysis=settings("analysis", ACTIVATION_KEYS),
         seed=config["seed"],
     shell:
         "python -m deepdraw.activations --model {input.model:q} --dataset {input.dataset:q}"
@@ -42,7 +42,7 @@ rule tuning:
     resources:
         mem_mb=4000,
     params:
-        analysis=settings("analysis"),
+        analysis=settings("analysis", TUNING_KEYS),
         seed=config["seed"],
     shell:
         "python -m deepdraw.tuning fit --activations {input.activations:q} --dataset {input.dataset:q}"
@@ -63,7 +63,7 @@ rule tuning_summary:
     conda:
         "../envs/analysis.yaml"
     params:
-        analysis=settings("analysis"),
+        analysis=settings("analysis", SUMMARY_KEYS),
         outdir=lambda wildcards, output: output[0].rsplit("/", 1)[0],
     shell:
         "python -m deepdraw.tuning summarize --tables {input:q} --analysis {params.analysis:q}"
@@ -110,7 +110,7 @@ rule decoding:
     resources:
         mem_mb=4000,
     params:
-        analysis=settings("analysis"),
+        analysis=settings("analysis", DECODING_KEYS),
         seed=config["seed"],
     shell:
         "python -m deepdraw.decoding fit --activations {input.activations:q} --dataset {input.dataset:q}"
@@ -159,7 +159,7 @@ rule tsne:
     resources:
         mem_mb=4000,
     params:
-        analysis=settings("analysis"),
+        analysis=settings("analysis", TSNE_KEYS),
         seed=config["seed"],
     shell:
         "python -m deepdraw.tsne --activations {input.activations:q} --dataset {input.dataset:q}"
@@ -230,7 +230,7 @@ rule analysis_report:
     conda:
         "../envs/analysis.yaml"
     params:
-        analysis=settings("analysis"),
+        analysis=settings("analysis", REPORT_KEYS),
         run=config["run"],
         summary_dir=lambda wildcards, input: input.summary[0].rsplit("/", 1)[0],
         figure_dir=lambda wildcards, output: output.fractions.rsplit("/", 1)[0],

@@ -5,9 +5,14 @@ import json
 from snakemake.utils import validate
 
 from deepdraw.augmentation import describe_latents
+from deepdraw.config import check_inputs, expand_sweep
 from deepdraw.contract import INSTANCE_WILDCARD, PLANE_WILDCARD, instance_name
 
+# defaults of schemas/config.schema.yaml filled in, the architecture sweep drawn, and every
+# declared input file checked before any job is planned
 validate(config, schema="../schemas/config.schema.yaml")
+config.update(expand_sweep(config))
+check_inputs(config, ".")
 
 RUN = f"results/{config['run']}"
 PLANES = config["generation"]["planes"]
@@ -19,25 +24,133 @@ wildcard_constraints:
     shard=r"\d+",
 
 
-def settings(section):
-    """A config section as JSON, for a rule's params (reruns the job when it changes)."""
-    return json.dumps(config[section], sort_keys=True)
+def settings(section, keys):
+    """The ``keys`` of a config section as JSON, for a rule's params.
+
+    Snakemake reruns a job when its params change: each rule gets only the keys its command
+    reads (the lists below), so that changing any other key reruns nothing of it.
+    """
+    return json.dumps({key: config[section][key] for key in keys}, sort_keys=True)
 
 
-# the config sections that determine the dataset (not training or analysis, which must not
-# rebuild it when they change)
-DATASET_SECTIONS = ("seed", "characters", "split", "generation", "muscles")
+# the config keys each command reads, per section
+SHARD_KEYS = (
+    "samples_per_shard",
+    "noise",
+    "window_steps",
+    "max_attempts",
+    "max_tracing_error_cm",
+    "max_joint_jerk",
+)
+POSTURE_KEYS = (
+    "planes",
+    "window_steps",
+    "max_attempts",
+    "max_tracing_error_cm",
+    "max_joint_jerk",
+)
+ACTIVATION_KEYS = ("n_test_samples", "batch_size")
+TUNING_KEYS = (
+    "mode",
+    "margin_steps",
+    "headline_plane",
+    "encoding_models",
+    "input_layer",
+    "train_fraction",
+    "max_rows",
+    "min_speed",
+    "exclude_below",
+    "r2_threshold",
+    "statsmodels_units",
+    "ci_level",
+    "label_max_rows",
+    "label_svm_c",
+)
+DECODING_KEYS = (
+    "mode",
+    "margin_steps",
+    "headline_plane",
+    "input_layer",
+    "train_fraction",
+    "max_rows",
+    "min_speed",
+    "decoding_alphas",
+    "decoding_max_rows",
+)
+TSNE_KEYS = (
+    "mode",
+    "headline_plane",
+    "input_layer",
+    "tsne_samples",
+    "tsne_pca",
+    "tsne_perplexity",
+)
+SUMMARY_KEYS = ("r2_threshold", "direction_bins")
+REPORT_KEYS = ("n_test_samples", "r2_threshold", "train_fraction", "direction_bins")
+# training options of a trained model (the sweep lists and threads are wildcards/resources)
+TRAIN_KEYS = (
+    "schedule",
+    "train_samples",
+    "validation_samples",
+    "batch_size",
+    "learning_rate",
+    "max_epochs",
+    "patience",
+    "plateau_patience",
+    "plateau_factor",
+    "min_learning_rate",
+    "dropout",
+    "shuffle_chunks",
+    "precision",
+    "jit_compile",
+    "device",
+    "allow_cpu_fallback",
+    "cache_inputs",
+    "cache_max_mb",
+)
+SVM_KEYS = (
+    "representations",
+    "max_train_per_class",
+    "max_test_per_class",
+    "C",
+    "max_iter",
+)
+# an untrained control is built and evaluated, never optimised
+UNTRAINED_KEYS = (
+    "schedule",
+    "batch_size",
+    "dropout",
+    "precision",
+    "jit_compile",
+    "device",
+    "allow_cpu_fallback",
+)
+# the muscle settings that shape the dataset (the others serve the optional muscle rules, whose
+# surrogate reaches the shards as an input file)
+DATASET_MUSCLE_KEYS = ("backend", "model", "surrogate", "original_model", "edits")
+
+
+def dataset_settings():
+    """The resolved settings that determine the dataset (not training or analysis, which must
+    not rebuild it when they change)."""
+    return {
+        "seed": config["seed"],
+        "characters": config["characters"],
+        "split": config["split"],
+        "generation": config["generation"],
+        "muscles": {key: config["muscles"][key] for key in DATASET_MUSCLE_KEYS},
+    }
 
 
 def config_hash():
     """Hash of the settings that determine the dataset, recorded in its provenance."""
-    text = json.dumps({k: config[k] for k in DATASET_SECTIONS}, sort_keys=True)
+    text = json.dumps(dataset_settings(), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def dataset_config():
     """The resolved settings that determine the dataset, as JSON, stored in its attributes."""
-    return json.dumps({k: config[k] for k in DATASET_SECTIONS}, sort_keys=True)
+    return json.dumps(dataset_settings(), sort_keys=True)
 
 
 def shard_mem_mb():
@@ -60,18 +173,11 @@ def surrogate_file():
         return []
     if muscles["surrogate"] == "fit":
         return f"{RUN}/muscles/surrogate.npz"
-    shipped = f"resources/muscle_surrogate_{muscles['model']}.npz"
-    if not Path(shipped).exists():
-        raise ValueError(
-            f"config muscles: no surrogate is shipped for model {muscles['model']!r} "
-            f"({shipped}); use muscles.backend: opensim (exact, slow) or "
-            "muscles.surrogate: fit (build one with rule fit_muscle_surrogate)"
-        )
-    return shipped
+    # checked by check_inputs above
+    return f"resources/muscle_surrogate_{muscles['model']}.npz"
 
 
 def all_targets():
-    # training and analysis targets (below) are empty when the config has no such sections
     return [
         f"{RUN}/config.yaml",
         f"{RUN}/dataset.zarr",
@@ -118,8 +224,6 @@ SUMMARIES = [
 
 def analysis_models():
     """(task, arch, instance) of every model the analysis covers (training x analysis.tasks)."""
-    if "training" not in config or "analysis" not in config:
-        return []
     training = config["training"]
     tasks = [t for t in training["tasks"] if t in config["analysis"]["tasks"]]
     return [
@@ -197,17 +301,8 @@ def architecture(name):
     raise ValueError(f"architecture {name!r} is not in config training.architectures")
 
 
-def training_settings():
-    """The optimisation settings of the training section (not the sweep lists), as JSON."""
-    skip = ("architectures", "tasks", "seeds", "untrained_seeds", "threads")
-    training = config.get("training", {})
-    return json.dumps(
-        {k: v for k, v in training.items() if k not in skip}, sort_keys=True
-    )
-
-
 def training_threads():
-    return config.get("training", {}).get("threads", 1)
+    return config["training"]["threads"]
 
 
 # Job resources live in the rules (memory, runtime, threads) and in these helpers, computed from
@@ -216,16 +311,16 @@ def training_mem_mb():
     """Memory (MiB) of a train_model job: ~4 GB for TensorFlow, the model and two streamed
     windows of zarr chunks, plus the input cache bound (training.cache_max_mb) when caching is on.
     """
-    training = config.get("training", {})
-    caching = str(training.get("cache_inputs", "auto")).lower() != "false"
-    return 4000 + (int(training.get("cache_max_mb", 4000)) if caching else 0)
+    training = config["training"]
+    caching = str(training["cache_inputs"]).lower() != "false"
+    return 4000 + (int(training["cache_max_mb"]) if caching else 0)
 
 
 def training_device(wildcards, resources):
     """--device of a training job: ``gpu`` when the job holds a GPU (``gres`` set by
     profiles/slurm), so that it fails rather than train on the CPU of a GPU node; otherwise
     the config's training.device."""
-    device = config["training"].get("device", "auto")
+    device = config["training"]["device"]
     if device == "auto" and "gpu" in str(getattr(resources, "gres", None) or ""):
         return "gpu"
     return device
@@ -233,9 +328,7 @@ def training_device(wildcards, resources):
 
 def model_metrics():
     """metrics.json of every trained model and untrained control of the sweep."""
-    training = config.get("training")
-    if not training:
-        return []
+    training = config["training"]
     return [
         f"{MODELS}/{task}/{arch['name']}/{instance}/metrics.json"
         for task in training["tasks"]
@@ -246,9 +339,7 @@ def model_metrics():
 
 def model_histories():
     """history.csv of every trained model of the sweep (learning curves in the report)."""
-    training = config.get("training")
-    if not training:
-        return []
+    training = config["training"]
     return [
         f"{MODELS}/{task}/{arch['name']}/{instance_name(seed)}/history.csv"
         for task in training["tasks"]
@@ -258,15 +349,15 @@ def model_histories():
 
 
 def svm_summary():
-    """The SVM baseline's summary table, or nothing when the config has no svm section."""
-    return [f"{RUN}/svm/summary.csv"] if "svm" in config else []
+    """The SVM baseline's summary table."""
+    return [f"{RUN}/svm/summary.csv"]
 
 
 def training_targets():
-    """Model summary (table, figure) and SVM baseline, for the sections present in config."""
-    targets = []
-    if "training" in config:
-        targets += [f"{MODELS}/summary.csv", f"{MODELS}/summary.png"]
-    if "svm" in config:
-        targets += [f"{RUN}/svm/summary.csv", f"{RUN}/svm/svm.png"]
-    return targets
+    """Model summary (table, figure) and SVM baseline."""
+    return [
+        f"{MODELS}/summary.csv",
+        f"{MODELS}/summary.png",
+        f"{RUN}/svm/summary.csv",
+        f"{RUN}/svm/svm.png",
+    ]

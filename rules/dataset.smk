@@ -15,7 +15,7 @@ rule dataset:
     resources:
         mem_mb=8000,
     params:
-        split=settings("split"),
+        split=settings("split", ["by", "validation_fraction", "test_fraction"]),
         config_hash=config_hash(),
         config=dataset_config(),
         seed=config["seed"],

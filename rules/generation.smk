@@ -16,7 +16,7 @@ rule generate_shard:
         mem_mb=shard_mem_mb(),
         runtime=30,
     params:
-        generation=settings("generation"),
+        generation=settings("generation", SHARD_KEYS),
         backend=config["muscles"]["backend"],
         surrogate=lambda wildcards, input: (
             f"--surrogate '{input.surrogate}'" if input.surrogate else ""

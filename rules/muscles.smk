@@ -36,7 +36,7 @@ rule muscle_postures:
     conda:
         "../envs/generation.yaml"
     params:
-        generation=settings("generation"),
+        generation=settings("generation", POSTURE_KEYS),
         per_plane=lambda wildcards: config["muscles"]["postures_per_plane"][
             wildcards.purpose
         ],

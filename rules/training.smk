@@ -22,7 +22,7 @@ rule train_model:
         runtime=720,
     params:
         arch=lambda wildcards: architecture(wildcards.arch),
-        settings=training_settings(),
+        settings=settings("training", TRAIN_KEYS),
         outdir=lambda wildcards: f"{MODELS}/{wildcards.task}/{wildcards.arch}/seed{wildcards.seed}",
         # gpu when profiles/slurm gives the job a GPU (gres): it must then train on it
         device=training_device,
@@ -52,7 +52,7 @@ rule untrained_model:
         runtime=60,
     params:
         arch=lambda wildcards: architecture(wildcards.arch),
-        settings=training_settings(),
+        settings=settings("training", UNTRAINED_KEYS),
         outdir=lambda wildcards: f"{MODELS}/{wildcards.task}/{wildcards.arch}/untrained{wildcards.seed}",
         device=training_device,
     shell:
@@ -111,7 +111,7 @@ rule svm_baseline:
     resources:
         mem_mb=4000,
     params:
-        svm=settings("svm"),
+        svm=settings("svm", SVM_KEYS),
         seed=config["seed"],
     shell:
         "python -m deepdraw.svm --dataset {input.dataset:q} --settings {params.svm:q}"

@@ -12,7 +12,7 @@ from deepdraw import cliutil
 # every module with a command line (python -m deepdraw.<module>, deepdraw <command>)
 MODULES = ["activations", "bias", "characters", "config", "datafigures", "dataset", "generation",
            "models", "muscles.__main__", "report", "similarity", "startpoints", "summary", "svm",
-           "training.cli", "tuning"]
+           "training.cli", "tuning.cli", "decoding", "tsne"]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -81,3 +81,20 @@ def test_build_dataset_refuses_only_empty_shards(tmp_path):
         build_dataset([empty], str(tmp_path / "characters.zarr"), str(tmp_path / "ds.zarr"),
                       {"by": "sample", "validation_fraction": 0.1, "test_fraction": 0.2}, 0, "x")
     assert not (tmp_path / "ds.zarr").exists()
+
+
+def test_build_dataset_refuses_a_shard_with_nan_naming_it(tmp_path):
+    characters = xr.Dataset({"split": ("character", np.zeros(20, dtype="int8"))})
+    write_zarr(characters, tmp_path / "characters.zarr")
+    good = _shard(tmp_path / "h.zarr", 5, 0, 0)
+    bad_path = tmp_path / "v.zarr"
+    _shard(bad_path, 5, 1, 5)
+    ds = open_zarr(bad_path).load()
+    spindles = ds["spindles"].values.copy()
+    spindles[3, 1, 2, 0] = np.nan
+    write_zarr(ds.assign(spindles=(ds["spindles"].dims, spindles)), bad_path, sample_chunk=256)
+    with pytest.raises(ValueError, match=r"v\.zarr: spindles has 1 non-finite value\(s\) \(first: NaN at index \(3, 1, 2, 0\)\); delete the shard"):
+        build_dataset([good, str(bad_path)], str(tmp_path / "characters.zarr"),
+                      str(tmp_path / "ds.zarr"),
+                      {"by": "sample", "validation_fraction": 0.1, "test_fraction": 0.2}, 0, "x")
+    assert not (tmp_path / "ds.zarr").exists()

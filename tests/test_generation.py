@@ -6,13 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from deepdraw import arm, augmentation, generation, muscles, spindles
 from deepdraw.characters import StoredCharacters, preprocess, read_characters
+from deepdraw.config import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+# the test config as the workflow resolves it (schema defaults filled in)
+CONFIG = resolve([ROOT / "config/test.yaml"], ROOT)
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,10 @@ import xarray as xr
 
 from deepdraw import activations as act
 from deepdraw import decoding, kinematics, tsne
+from deepdraw.config import resolve
 from synthetic import make_synthetic_dataset
 
-SETTINGS = {"mode": "study", "margin_steps": 32, "headline_plane": "horizontal", "train_fraction": 0.8,
+SETTINGS = {**resolve()["analysis"], "mode": "study", "margin_steps": 32, "headline_plane": "horizontal", "train_fraction": 0.8,
             "max_rows": 20000, "decoding_max_rows": 6000, "min_speed": 0.5, "input_layer": True,
             "decoding_alphas": [1e-3, 1e-2, 1e-1, 1.0, 10.0], "tsne_samples": 60, "tsne_pca": 10,
             "tsne_perplexity": 40}

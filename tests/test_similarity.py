@@ -11,6 +11,7 @@ import xarray as xr
 from deepdraw import activations as act
 from deepdraw import report, tuning
 from deepdraw import similarity as sim
+from deepdraw.config import resolve
 from synthetic import make_synthetic_dataset
 
 
@@ -66,7 +67,7 @@ def test_report_embeds_every_figure_and_the_study_table(tmp_path):
     dataset = make_synthetic_dataset(tmp_path / "dataset.zarr", n_samples=80, n_classes=4, seed=3)
     ds = xr.open_zarr(dataset)
     samples = act.select_test_samples(ds["split"].values, 8, seed=0)
-    settings = {"n_test_samples": 8, "r2_threshold": 0.2, "exclude_below": -0.1, "train_fraction": 0.75,
+    settings = {**resolve()["analysis"], "n_test_samples": 8, "r2_threshold": 0.2, "exclude_below": -0.1, "train_fraction": 0.75,
                 "max_rows": 2000, "statsmodels_units": 2, "min_speed": 0.5, "ci_level": 0.95, "direction_bins": 18}
     rng = np.random.default_rng(0)
     stores, tables = [], []

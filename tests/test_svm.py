@@ -8,6 +8,7 @@ import pytest
 from sklearn.svm import SVC
 
 from deepdraw.contract import INPUT_SHAPE, LETTERS
+from deepdraw.io import open_zarr, write_zarr
 from deepdraw.svm import LinearOvO, main, subsample
 from synthetic import make_synthetic_dataset
 
@@ -42,7 +43,8 @@ def test_subsample_is_stratified():
 def test_svm_baseline_on_synthetic_store(tmp_path, n_classes):
     store = make_synthetic_dataset(tmp_path / "dataset.zarr", 600, n_classes, 2)
     main(["--dataset", str(store), "--settings",
-          '{"representations": ["spindles", "hand"], "max_train_per_class": 20, "max_test_per_class": 10}',
+          '{"representations": ["spindles", "hand"], "max_train_per_class": 20, "max_test_per_class": 10,'
+          ' "C": 0.01, "max_iter": 100000}',
           "--seed", "0", "--results", str(tmp_path / "r.csv"), "--summary", str(tmp_path / "s.csv"),
           "--figure", str(tmp_path / "svm.png")])
     results, summary = pd.read_csv(tmp_path / "r.csv"), pd.read_csv(tmp_path / "s.csv")
@@ -54,3 +56,18 @@ def test_svm_baseline_on_synthetic_store(tmp_path, n_classes):
     assert spindles["pairwise_mean"] > 0.7 and spindles["multiclass"] > 0.2  # chance 0.5, 0.05
     assert spindles["n_features"] == np.prod(INPUT_SHAPE)
     assert (tmp_path / "svm.png").stat().st_size > 0
+
+
+def test_svm_refuses_non_finite_features(tmp_path):
+    store = make_synthetic_dataset(tmp_path / "dataset.zarr", 120, 4, 2)
+    ds = open_zarr(store).load()
+    hand = ds["hand"].values.copy()
+    hand[:, 5, 1] = np.nan  # every sample, so whatever the subsample draws
+    write_zarr(ds.assign(hand=(ds["hand"].dims, hand)), tmp_path / "nan.zarr", sample_chunk=128)
+    settings = ('{"representations": ["hand"], "max_train_per_class": 5, "max_test_per_class": 5,'
+                ' "C": 0.01, "max_iter": 1000}')
+    with pytest.raises(ValueError, match=r"nan\.zarr: hand features of the SVM's train samples has \d+ non-finite"):
+        main(["--dataset", str(tmp_path / "nan.zarr"), "--settings", settings, "--seed", "0",
+              "--results", str(tmp_path / "r.csv"), "--summary", str(tmp_path / "s.csv"),
+              "--figure", str(tmp_path / "svm.png")])
+    assert not (tmp_path / "r.csv").exists()

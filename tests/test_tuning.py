@@ -11,9 +11,11 @@ import xarray as xr
 from deepdraw import activations as act
 from deepdraw import kinematics, tuning
 from deepdraw.augmentation import embed
+from deepdraw.config import resolve
 from synthetic import make_synthetic_dataset
 
-SETTINGS = {"r2_threshold": 0.2, "exclude_below": -0.1, "train_fraction": 0.8, "max_rows": 20000,
+# the schema defaults, with what these small cases need
+SETTINGS = {**resolve()["analysis"], "r2_threshold": 0.2, "exclude_below": -0.1, "train_fraction": 0.8, "max_rows": 20000,
             "statsmodels_units": 5, "min_speed": 0.0, "ci_level": 0.95, "direction_bins": 18,
             "mode": "ours"}
 STUDY = {**SETTINGS, "mode": "study", "margin_steps": 32, "headline_plane": "horizontal",

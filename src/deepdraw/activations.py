@@ -279,7 +279,7 @@ def main(argv=None) -> None:
     args = cliutil.parse_args(parser, argv)
     settings = json.loads(args.analysis)
     run(args.model, args.dataset, args.output, settings["n_test_samples"], args.seed,
-        settings.get("batch_size", 64))
+        settings["batch_size"])
 
 
 if __name__ == "__main__":

@@ -116,6 +116,17 @@ def read_characters(path: str | Path) -> CharacterSet:
         velocities, labels, indices, letters = _read_mat(path)
     else:
         velocities, labels, indices, letters = _read_csv(path, raw)
+    if not velocities:
+        raise ValueError(f"{path}: holds no character recordings; accepted layouts: "
+                         f"{'; '.join(LAYOUTS)}")
+    for index, velocity in zip(indices, velocities):
+        bad = ~np.isfinite(velocity)
+        if bad.any():
+            step, column = (int(i) for i in np.argwhere(bad)[0])
+            value = velocity[step, column]
+            raise ValueError(f"{path}: recording {int(index)} has a non-finite pen velocity "
+                             f"({value} in {'xy'[column]} at step {step}); fix or remove that "
+                             "recording")
     return CharacterSet(velocities, labels, indices, letters, str(path), digest)
 
 

@@ -113,14 +113,96 @@ def validate(config: dict, schema: dict, source: str = "config") -> dict:
     return resolved
 
 
+def expand_sweep(config: dict) -> dict:
+    """``config`` with ``training.sweep`` expanded into ``training.architectures``.
+
+    ``sweep: {per_family: n, seed: s, families: [...]}`` draws ``n`` architectures of each
+    family with :func:`deepdraw.models.sample_architectures` (the same ``s`` gives the same
+    list); they are added after the architectures listed in ``training.architectures``. A
+    config without a sweep is returned as is.
+    """
+    sweep = config.get("training", {}).get("sweep")
+    if not sweep:
+        return config
+    # Keras is imported only for configs that draw a sweep
+    from deepdraw.models import FAMILIES, sample_architectures
+
+    families = sweep.get("families", list(FAMILIES))
+    out = copy.deepcopy(config)
+    out["training"]["architectures"] = list(out["training"].get("architectures", [])) + [
+        arch for family in families
+        for arch in sample_architectures(family, int(sweep["per_family"]), int(sweep["seed"]))]
+    return out
+
+
+def check_inputs(config: dict, root: str | os.PathLike = ".") -> None:
+    """Refuse, before any job runs, declared input files that are missing or unreadable.
+
+    Checks ``characters.file`` (present), ``generation.start_points`` (an HDF5 file with a
+    finite (m, 3) dataset per plane of ``generation.planes``), ``muscles.original_model``
+    (an OpenSim ``.osim`` XML document with a ``Model``) and, for ``muscles.backend:
+    surrogate`` with ``muscles.surrogate: shipped``, the shipped surrogate tables of
+    ``muscles.model`` (readable by :class:`deepdraw.muscles.surrogate.MuscleSurrogate`).
+
+    Raises
+    ------
+    ConfigError
+        Listing every bad file with its config key and the fix.
+    """
+    import xml.etree.ElementTree as ET
+
+    root = Path(root)
+    problems = []
+    characters = root / config["characters"]["file"]
+    if not characters.is_file():
+        problems.append(f"characters.file: {characters} not found; the shipped file is "
+                        "resources/uci_characters_full2858.mat")
+    from deepdraw.augmentation import load_start_points
+
+    for plane in config["generation"]["planes"]:
+        try:
+            load_start_points(root / config["generation"]["start_points"], plane)
+        except (FileNotFoundError, ValueError) as exc:
+            problems.append(f"generation.start_points: {exc}")
+            break
+    muscles = config["muscles"]
+    model = root / muscles["original_model"]
+    try:
+        document = ET.parse(model).getroot()
+        if document.tag != "OpenSimDocument" or document.find("Model") is None:
+            raise ValueError(f"root element <{document.tag}>, no <OpenSimDocument><Model>")
+    except (OSError, ET.ParseError, ValueError) as exc:
+        problems.append(f"muscles.original_model: {model} is not an OpenSim model the muscle "
+                        f"backends can open ({exc}); the shipped one is "
+                        "resources/MoBL_ARMS_module5_scaleIK.osim")
+    if muscles["backend"] == "surrogate" and muscles["surrogate"] == "shipped":
+        from deepdraw.muscles.surrogate import MuscleSurrogate
+
+        shipped = root / f"resources/muscle_surrogate_{muscles['model']}.npz"
+        if not shipped.is_file():
+            problems.append(f"muscles: no surrogate is shipped for model {muscles['model']!r} "
+                            f"({shipped}); use muscles.backend: opensim (exact, slow) or "
+                            "muscles.surrogate: fit (build one with rule fit_muscle_surrogate)")
+        else:
+            try:
+                MuscleSurrogate.load(shipped)
+            except (OSError, ValueError) as exc:
+                problems.append(f"muscles.surrogate: {exc}")
+    if problems:
+        raise ConfigError(f"{len(problems)} unusable input file(s):\n  " + "\n  ".join(problems))
+
+
 def resolve(files: list[str | os.PathLike] = (), root: str | os.PathLike | None = None) -> dict:
-    """The validated config of a run given ``--configfile files`` (in order) at ``root``."""
+    """The validated config of a run given ``--configfile files`` (in order) at ``root``:
+    schema defaults filled in, the architecture sweep expanded, input files checked."""
     root = workflow_root(root)
     config = read_yaml(root / DEFAULT_CONFIG)
     for path in files:
         config = merge(config, read_yaml(path))
     sources = ", ".join([str(root / DEFAULT_CONFIG), *map(str, files)])
-    return validate(config, load_schema(root), sources)
+    resolved = expand_sweep(validate(config, load_schema(root), sources))
+    check_inputs(resolved, root)
+    return resolved
 
 
 def iter_properties(schema: dict, prefix: str = "") -> Iterator[tuple[str, dict]]:

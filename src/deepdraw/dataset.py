@@ -15,7 +15,8 @@ import numpy as np
 
 from deepdraw import __version__, cliutil
 from deepdraw.contract import SPLIT_CODES, SPLIT_FLAGS, SPLITS
-from deepdraw.io import atomic_path, open_zarr, rng_for, sample_chunk_encoding, to_zarr
+from deepdraw.io import (atomic_path, open_zarr, require_finite, rng_for, sample_chunk_encoding,
+                         to_zarr)
 from deepdraw.provenance import git_commit
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,11 @@ def build_dataset(shard_paths: list[str], characters_path: str, output: str, set
     Returns the provenance attributes written to the store.
     """
     shards = [open_zarr(p) for p in shard_paths]
+    for path, shard in zip(shard_paths, shards):
+        # a NaN in one sample would reach every model trained on the dataset
+        for name, variable in shard.data_vars.items():
+            require_finite(variable.values, name, path,
+                           "delete the shard and rerun its generate_shard job")
     shards = [s for s in shards if s.sizes["sample"] > 0]
     if not shards:
         raise ValueError(f"{shard_paths}: every shard is empty; check the generation logs")

@@ -83,14 +83,14 @@ def decode_model(activations_path: str, dataset_path: str, settings: dict, seed:
     """
     dataset = open_zarr(dataset_path)
     layers, groups, root = read_layers(activations_path,
-                                       dataset if settings.get("input_layer", True) else None)
+                                       dataset if settings["input_layer"] else None)
     samples = root["sample_index"].values
     kin = load_kinematics(dataset, samples)
     features = row_features(kin)
     n_classes = int(dataset["label"].values.max()) + 1
     order = rng_for(seed, "decoding").permutation(len(samples))
     train_samples = np.sort(order[: int(round(settings["train_fraction"] * len(samples)))])
-    row_settings = {**settings, "max_rows": settings.get("decoding_max_rows", settings["max_rows"])}
+    row_settings = {**settings, "max_rows": settings["decoding_max_rows"]}
     indices = layer_indices(layers)
     records = []
     for name in layers:

@@ -739,7 +739,7 @@ CAPTIONS = {
 
 
 def _caption(name: str, settings: dict) -> str:
-    return CAPTIONS[name].format(threshold=settings.get("r2_threshold"), bins=settings.get("direction_bins", 18),
+    return CAPTIONS[name].format(threshold=settings["r2_threshold"], bins=settings["direction_bins"],
                                  min_units=MIN_UNITS)
 
 
@@ -990,7 +990,7 @@ def build_report(summary_dir: str, unit_tables: list[str], cka_path: str, target
     plot_fractions(fractions, arch_labels, figures["fractions"])
     n_rows = len(_model_rows(units))
     notes = {"directions": plot_directions(units, directions, arch_labels, figures["directions"],
-                                           settings.get("direction_bins", 18)),
+                                           settings["direction_bins"]),
              "invariance": plot_invariance(units, settings["r2_threshold"], arch_labels, figures["invariance"])}
     drawn = {name: len(found) < n_rows for name, found in notes.items()}
     plot_cka(cka, targets, arch_labels, figures["cka"])

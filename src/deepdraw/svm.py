@@ -22,13 +22,11 @@ import numpy as np
 
 from deepdraw import cliutil
 from deepdraw.contract import SPLIT_CODES
-from deepdraw.io import atomic_path, open_zarr, rng_for
+from deepdraw.io import atomic_path, open_zarr, require_finite, rng_for
 
 log = logging.getLogger(__name__)
 
 REPRESENTATIONS = ("spindles", "muscle_length", "joints", "hand")
-DEFAULTS = {"representations": list(REPRESENTATIONS), "max_train_per_class": 50,
-            "max_test_per_class": 25, "C": 0.01, "max_iter": 100000}
 
 
 def subsample(labels: np.ndarray, candidates: np.ndarray, per_class: int,
@@ -131,7 +129,7 @@ def svm_baseline(dataset, settings: dict, seed: int, results, summary, figure):
     """
     import pandas as pd
 
-    opts = {key: settings.get(key, default) for key, default in DEFAULTS.items()}
+    opts = settings
     ds = open_zarr(dataset)
     labels, split = ds["label"].values.astype(int), ds["split"].values
     letters = ds["label"].attrs.get("letters", "")
@@ -142,6 +140,9 @@ def svm_baseline(dataset, settings: dict, seed: int, results, summary, figure):
     for name in opts["representations"]:
         start = time.perf_counter()
         x_train, x_test = features(ds, name, train_idx), features(ds, name, test_idx)
+        for part, x in (("train", x_train), ("test", x_test)):
+            require_finite(x, f"{name} features of the SVM's {part} samples", dataset,
+                           "delete the dataset store and rerun (snakemake rebuilds it)")
         y_train, y_test = labels[train_idx], labels[test_idx]
         model = LinearOvO(opts["C"], opts["max_iter"]).fit(x_train, y_train)
         multiclass = float(np.mean(model.predict(x_test) == y_test))

@@ -63,14 +63,14 @@ def tsne_model(activations_path: str, dataset_path: str, settings: dict, seed: i
     """Embedding of every layer: rows ``identity, layer, layer_index, sample_index, label, tsne_1, tsne_2, knn_accuracy``."""
     dataset = open_zarr(dataset_path)
     layers, groups, root = read_layers(activations_path,
-                                       dataset if settings.get("input_layer", True) else None)
+                                       dataset if settings["input_layer"] else None)
     samples = root["sample_index"].values
     labels = dataset["label"].values[samples].astype(int)
     chosen = np.arange(len(samples))
-    if settings.get("mode", "study") == "study":
-        plane = PLANES.index(settings.get("headline_plane", "horizontal"))
+    if settings["mode"] == "study":
+        plane = PLANES.index(settings["headline_plane"])
         chosen = chosen[dataset["plane"].values[samples] == plane]
-    limit = int(settings.get("tsne_samples", 400))
+    limit = int(settings["tsne_samples"])
     if len(chosen) > limit:
         chosen = np.sort(rng_for(seed, "tsne").choice(chosen, size=limit, replace=False))
     if len(chosen) < 2:
@@ -80,7 +80,7 @@ def tsne_model(activations_path: str, dataset_path: str, settings: dict, seed: i
     frames = []
     for name in layers:
         X = groups[name]["activation"].values[chosen].reshape(len(chosen), -1)
-        points = embed(X, settings.get("tsne_pca", 50), settings.get("tsne_perplexity", 40.0), seed)
+        points = embed(X, settings["tsne_pca"], settings["tsne_perplexity"], seed)
         frames.append(pd.DataFrame({**identity, "layer": name, "layer_index": indices[name],
                                     "sample_index": samples[chosen], "label": labels[chosen],
                                     "tsne_1": points[:, 0], "tsne_2": points[:, 1],

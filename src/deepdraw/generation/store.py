@@ -6,7 +6,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from deepdraw.io import atomic_path, sample_chunk_encoding, to_zarr
+from deepdraw.io import atomic_path, sample_chunk_encoding, to_zarr, verify_store
 
 
 CANDIDATES_GROUP = "candidates"
@@ -36,6 +36,7 @@ def read_candidates(path: str | Path) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: shard store not found; run generate_shard first")
+    verify_store(path)
     try:
         return xr.open_zarr(path, group=CANDIDATES_GROUP, consolidated=True, chunks=None)
     except (FileNotFoundError, KeyError) as exc:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 
 import numpy as np
 
@@ -175,7 +176,7 @@ class MuscleSurrogate:
         """Read a surrogate written by :meth:`save`; checks the muscle and joint order."""
         try:
             data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
             raise ValueError(f"{path}: not a muscle surrogate file ({exc}); rebuild it with "
                              "`snakemake fit_muscle_surrogate`") from exc
         with data:

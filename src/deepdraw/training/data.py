@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from deepdraw.contract import SPLIT_CODES as SPLITS
-from deepdraw.io import open_zarr, rng_for
+from deepdraw.io import open_zarr, require_finite, rng_for
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class ZarrBatches:
 
         from deepdraw.models import get_task
 
-        self.store = store
+        self.store, self.split_name = store, split
         self.ds = open_zarr(store)
         # bulk reads go to zarr directly: xarray's indexing adds per-call overhead
         self.arrays = zarr.open_group(str(store), mode="r")
@@ -343,4 +343,8 @@ class ZarrBatches:
             stats["target_mean"] = sums["y"] / count_y
             stats["target_std"] = np.sqrt(np.maximum(
                 sums["y2"] / count_y - stats["target_mean"] ** 2, 1e-12))
+        # one non-finite input or target makes these non-finite: refuse before training on it
+        for key, value in stats.items():
+            require_finite(value, f"{key} of the {self.split_name} split", self.store,
+                           "delete the dataset store and rerun (snakemake rebuilds it)")
         return stats

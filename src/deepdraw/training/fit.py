@@ -218,6 +218,55 @@ def _describe(arch, task, seed, model, trained: bool, dataset) -> dict:
             "dataset": dataset_record(dataset)}
 
 
+def checkpoint_problem(ckpt: Path) -> str | None:
+    """Why the resumable state in ``ckpt`` cannot be resumed from, or None if it can.
+
+    A job killed while Keras wrote a backup, while the clean-up removed the folder, or with
+    files lost leaves a state that would fail the same way on every rerun; the caller then
+    trains from scratch. Every file is checked for being complete and readable, and the
+    files that must come together (an epoch's backup needs its metadata, the best weights and
+    the callback state; a finished run needs its best weights, state and history) are present.
+    """
+    import h5py
+    import pandas as pd
+
+    def unreadable_h5(path: Path) -> str | None:
+        try:
+            with h5py.File(path, "r") as handle:
+                # reading every dataset finds a file truncated by a kill
+                handle.visititems(lambda name, obj: obj[()] if isinstance(obj, h5py.Dataset)
+                                  else None)
+        except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError on bad bytes
+            return f"{path.name} unreadable ({type(exc).__name__}: {exc})"
+        return None
+
+    backup = ckpt / "backup"
+    weights, metadata = backup / "latest.weights.h5", backup / "training_metadata.json"
+    needed = []
+    if weights.exists() or metadata.exists():
+        needed += [weights, metadata, ckpt / "best.weights.h5", ckpt / "state.json"]
+    if (ckpt / "finished").exists():
+        needed += [ckpt / "best.weights.h5", ckpt / "state.json", ckpt / "history.csv"]
+    for path in dict.fromkeys(needed):
+        if not path.is_file():
+            return f"{path.relative_to(ckpt)} is missing"
+    for path in (weights, ckpt / "best.weights.h5"):
+        if path.exists() and (problem := unreadable_h5(path)):
+            return problem
+    for path in (metadata, ckpt / "state.json"):
+        if path.exists():
+            try:
+                json.loads(path.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                return f"{path.relative_to(ckpt)} unreadable ({exc})"
+    if (ckpt / "history.csv").exists():
+        try:
+            pd.read_csv(ckpt / "history.csv")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            return f"history.csv unreadable ({exc})"
+    return None
+
+
 def train(dataset, task: str, arch: dict, settings: dict, seed: int, output_dir,
           threads: int | None = None, extra_callbacks=(), device: str | None = None) -> dict:
     """Train one model and write ``model.keras``, ``history.csv``, ``metrics.json``, ``tensorboard/``.
@@ -258,6 +307,14 @@ def train(dataset, task: str, arch: dict, settings: dict, seed: int, output_dir,
     runtime = _start(seed, threads, opts, device)
     out = Path(output_dir)
     ckpt = out / "checkpoint"
+    removing = out / ".checkpoint.removing"
+    if removing.exists():  # a kill during the last clean-up
+        shutil.rmtree(removing)
+    problem = checkpoint_problem(ckpt) if ckpt.exists() else None
+    if problem:
+        # the same state would fail the same way on every rerun
+        log.warning("%s cannot be resumed from (%s): training from scratch", ckpt, problem)
+        shutil.rmtree(ckpt)
     ckpt.mkdir(parents=True, exist_ok=True)
     train_src, val_src, test_src = _sources(dataset, task, opts, seed, threads)
     model, _ = _build(arch, task, train_src, opts, seed)
@@ -281,7 +338,9 @@ def train(dataset, task: str, arch: dict, settings: dict, seed: int, output_dir,
         "clock": make_clock(),
     }
     finished = ckpt / "finished"
-    tensorboard = out / "tensorboard"
+    # events go beside the checkpoint, which survives a kill (Snakemake deletes the outputs of
+    # an interrupted job, tensorboard/ among them, before it reruns it); copied out at the end
+    tensorboard = ckpt / "tensorboard"
     callback_list = [
         make_epoch_setter(seed, train_src),
         *callbacks.values(),
@@ -317,10 +376,17 @@ def train(dataset, task: str, arch: dict, settings: dict, seed: int, output_dir,
                           ("validation", val_src), ("test", test_src)):
         metrics[split] = evaluate(model, source, train_src.n_classes)
     _write_outputs(model, metrics, out, history)
+    with atomic_path(out / "tensorboard") as tmp:
+        if tensorboard.exists():
+            shutil.copytree(tensorboard, tmp)
+        else:
+            tmp.mkdir()
     # wall-clock time differs between runs: kept apart from the reproducible outputs
     with atomic_path(out / "timing.json") as tmp:
         tmp.write_text(json.dumps({"training_time_s": float(state["clock"]["elapsed"])}))
-    shutil.rmtree(ckpt)
+    # renamed first, so that a kill during the removal leaves no half-deleted checkpoint
+    ckpt.rename(removing)
+    shutil.rmtree(removing)
     return metrics
 
 

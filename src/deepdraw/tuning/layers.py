@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 
 def headline_group(settings: dict) -> str:
     """Rows of the headline fit: a plane name (mode ``study``) or ``both`` (mode ``ours``)."""
-    if settings.get("mode", "study") == "study":
-        return settings.get("headline_plane", "horizontal")
+    if settings["mode"] == "study":
+        return settings["headline_plane"]
     return "both"
 
 
@@ -67,7 +67,6 @@ def tune_layer(Y: np.ndarray, rows: Rows, train: np.ndarray, settings: dict,
     """
     rng = rng if rng is not None else np.random.default_rng(0)
     n_units = Y.shape[1]
-    mode = settings.get("mode", "study")
     headline = headline_group(settings)
     groups = [headline] + [plane for plane in PLANES if plane != headline]
     centre = Y[train].mean(axis=0, dtype=float) if train.any() else np.zeros(n_units)
@@ -130,14 +129,14 @@ def _model_frame(model: TuningModel, fits: dict, cache: dict, groups: list[str],
     frame["score"] = frame["r2_test"]
     if model.classification:
         frame["label_score"] = _label_score(Y, rows, tr, te, settings, rng)
-        if settings.get("mode", "study") == "study":
+        if settings["mode"] == "study":
             frame["score"] = frame["label_score"]
     return frame
 
 
 def _label_score(Y, rows, tr, te, settings, rng) -> np.ndarray:
     """Label score of every unit on the headline rows (SVM in mode study, class means in mode ours)."""
-    limit = int(settings.get("label_max_rows", 5000))
+    limit = int(settings["label_max_rows"])
     tr_idx, te_idx = np.flatnonzero(tr), np.flatnonzero(te)
     if len(tr_idx) > limit:  # the test part shrinks in proportion
         te_idx = np.sort(rng.choice(te_idx, size=max(1, len(te_idx) * limit // len(tr_idx)), replace=False))
@@ -146,8 +145,8 @@ def _label_score(Y, rows, tr, te, settings, rng) -> np.ndarray:
         return _nan(Y.shape[1])
     label = rows["label"]
     args = (Y[tr_idx], label[tr_idx], Y[te_idx], label[te_idx], rows.n_classes)
-    if settings.get("mode", "study") == "study":
-        return svm_label_scores(*args, C=settings.get("label_svm_c", 1.0))
+    if settings["mode"] == "study":
+        return svm_label_scores(*args, C=settings["label_svm_c"])
     return label_scores(*args)
 
 
@@ -158,7 +157,7 @@ def add_unit_statistics(table: pd.DataFrame, Y: np.ndarray, rows: Rows, designs:
     At most ``statsmodels_units`` units per encoding model (highest score first), since the
     batched fit already gives R^2 and preferred direction for all of them.
     """
-    limit = int(settings.get("statsmodels_units", 50))
+    limit = int(settings["statsmodels_units"])
     records = []
     for model in ("direction", "velocity"):
         if model not in designs:
@@ -170,7 +169,7 @@ def add_unit_statistics(table: pd.DataFrame, Y: np.ndarray, rows: Rows, designs:
         names = get(model).names(rows)
         for index, unit in zip(chosen.index, chosen["unit"]):
             stats = unit_statistics(X, Y[tr, unit], rows["sample"][tr], names, True,
-                                    settings.get("ci_level", 0.95))
+                                    settings["ci_level"])
             stats.pop("pd_deg")  # identical to the batched estimate (tested); keep one column
             records.append(pd.Series({**stats, "statsmodels": True}, name=index))
     if not records:
@@ -190,7 +189,7 @@ def tune_model(activations_path: str, dataset_path: str, settings: dict, seed: i
     hidden layer.
     """
     dataset = open_zarr(dataset_path)
-    include_input = settings.get("input_layer", True)
+    include_input = settings["input_layer"]
     layers, groups, root = read_layers(activations_path, dataset if include_input else None)
     samples = root["sample_index"].values
     kin = load_kinematics(dataset, samples)

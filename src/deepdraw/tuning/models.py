@@ -188,5 +188,5 @@ def directional_models() -> tuple[str, ...]:
 
 def models_for(settings: dict) -> list[TuningModel]:
     """The models to fit: ``settings['encoding_models']`` if given, else those of the mode."""
-    names = settings.get("encoding_models") or MODE_MODELS[settings.get("mode", "study")]
+    names = settings["encoding_models"] or MODE_MODELS[settings["mode"]]
     return [get(name) for name in names]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from deepdraw.contract import PLANES
 from deepdraw.kinematics import sample_at
 from deepdraw.tuning.models import Rows
 
@@ -95,18 +94,18 @@ def layer_rows(activation: np.ndarray, input_step: np.ndarray, kin: xr.Dataset, 
     Y (rows, channel * space) float32 with unit ``c * space + s``; :class:`Rows` with the
     kinematics, ``sample`` (row of the activation store), ``step`` (layer step), ``label``, ``plane``.
     """
-    mode = settings.get("mode", "study")
+    mode = settings["mode"]
     n, n_ch, n_sp, n_t = activation.shape
     if len(input_step) != n_t:
         raise ValueError(f"input_step has {len(input_step)} steps, the layer {n_t}")
     features = features if features is not None else row_features(kin)
-    inside = candidate_steps(np.asarray(input_step, float), kin, mode, settings.get("margin_steps", 32))
+    inside = candidate_steps(np.asarray(input_step, float), kin, mode, settings["margin_steps"])
     sample_idx, time_idx = np.nonzero(inside)
     if len(sample_idx) > settings["max_rows"]:
         keep = np.sort(rng.choice(len(sample_idx), size=settings["max_rows"], replace=False))
         sample_idx, time_idx = sample_idx[keep], time_idx[keep]
     values = {name: sample_at(features[name], input_step)[sample_idx, time_idx] for name in INTERPOLATED}
-    rows = Rows(n_classes=n_classes, min_speed=settings.get("min_speed", 0.0) if mode == "ours" else 0.0)
+    rows = Rows(n_classes=n_classes, min_speed=settings["min_speed"] if mode == "ours" else 0.0)
     rows.update({name: values[name] for name in ("x", "y", "vx", "vy", "speed", "ax", "ay", "acceleration")})
     # angles from interpolated components: never interpolated across the +-pi cut
     rows["direction"] = np.arctan2(values["vy"], values["vx"])
@@ -128,7 +127,7 @@ def split_rows(rows: Rows, settings: dict, rng: np.random.Generator,
     regression rows); ``ours``: the rows of ``train_samples`` (by sample, so that the
     autocorrelated steps of one sample never fall on both sides).
     """
-    if settings.get("mode", "study") == "study":
+    if settings["mode"] == "study":
         n = len(rows["sample"])
         train = np.zeros(n, bool)
         train[rng.permutation(n)[: int(round(settings["train_fraction"] * n))]] = True

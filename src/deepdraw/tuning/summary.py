@@ -40,7 +40,7 @@ def summarize(table: pd.DataFrame, settings: dict) -> dict[str, pd.DataFrame]:
     fractions["fraction_tuned"] = fractions["n_tuned"] / fractions["n_units"]
     comparison = compare_groups(fractions, "fraction_tuned", ["encoding_model"])
 
-    bins = int(settings.get("direction_bins", 18))
+    bins = int(settings["direction_bins"])
     threshold = settings["r2_threshold"]
     records = []
     for key, group in table[table["encoding_model"] == "direction"].groupby(ident + layer_keys):
