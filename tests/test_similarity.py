@@ -95,4 +95,4 @@ def test_report_embeds_every_figure_and_the_study_table(tmp_path):
     assert all((tmp_path / "fig" / f"{name}.png").exists() for name in drawn)
     assert page.count("data:image/png;base64,") + page.count("No figure: too few") == len(drawn)
     assert "beside the study" in page and "Rayleigh" in page
-    assert (tmp_path / "fig" / "study_comparison.csv").exists()
+    assert (tmp_path / "study_comparison.csv").exists()

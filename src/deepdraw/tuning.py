@@ -45,6 +45,7 @@ import scipy.stats
 from deepdraw.activations import read_layers
 from deepdraw.io import atomic_path, open_zarr, rng_for
 from deepdraw.kinematics import load_kinematics, sample_at
+from deepdraw.stats import bonferroni, compare_groups
 
 log = logging.getLogger(__name__)
 
@@ -630,15 +631,8 @@ def _compare(frame: pd.DataFrame, value: str, extra: list[str]) -> pd.DataFrame:
                       "trained_mean": trained.mean(), "trained_sd": trained.std(),
                       "untrained_mean": control.mean(), "untrained_sd": control.std(),
                       "n_trained": len(trained), "n_untrained": len(control),
-                      "test": "", "statistic": np.nan, "p_value": np.nan}
-            common = trained.index.intersection(control.index)
-            if len(common) >= 2 and trained.loc[common].sub(control.loc[common]).std() > 0:
-                t = _quiet(scipy.stats.ttest_rel, trained.loc[common], control.loc[common])
-                record.update(test="paired t", statistic=t.statistic, p_value=t.pvalue)
-            elif len(trained) >= 2 and len(control) >= 2:
-                t = _quiet(scipy.stats.ttest_ind, trained, control, equal_var=False)
-                record.update(test="Welch t", statistic=t.statistic, p_value=t.pvalue)
-            record["p_bonferroni"] = min(record["p_value"] * n_layers, 1.0)
+                      **compare_groups(trained, control)}
+            record["p_bonferroni"] = bonferroni(record["p_value"], n_layers)
             records.append(record)
     return pd.DataFrame(records)
 

@@ -1,0 +1,23 @@
+# Plane invariance (deepdraw.invariance): test sets on parallel planes, per-plane fits.
+INVARIANCE = f"{ANALYSIS}/invariance"
+
+
+def invariance_settings():
+    """analysis.invariance (schema defaults filled in); empty without an analysis section."""
+    return config.get("analysis", {}).get("invariance", {})
+
+
+def invariance_sets():
+    """One test set per plane of analysis.invariance.heights (height in cm, as in the path)."""
+    heights = invariance_settings().get("heights", {"horizontal": [], "vertical": []})
+    return [
+        f"{INVARIANCE}/sets/{orientation}/{float(h):g}.zarr"
+        for orientation in ("horizontal", "vertical")
+        for h in heights[orientation]
+    ]
+
+
+def invariance_readout():
+    """The analysis settings with n_test_samples covering every plane-set sample."""
+    n = len(invariance_sets()) * invariance_settings()["samples_per_height"]
+    return json.dumps({**config["analysis"], "n_test_samples": n}, sort_keys=True)
