@@ -109,7 +109,7 @@ rule invariance_set:
     conda:
         "../envs/generation.yaml"
     resources:
-        mem_mb=shard_mem_mb(),
+        mem_mb=invariance_set_mem_mb(),
     params:
         generation=settings("generation"),
         invariance=lambda wildcards: json.dumps(invariance_settings(), sort_keys=True),

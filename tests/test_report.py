@@ -281,8 +281,12 @@ def test_report_of_the_test_config_has_every_section(tmp_path):
     assert page.sections["dataset"]["img"] == 4
     for section in ("performance", "tuning", "similarity"):
         assert page.sections[section]["img"] >= 1, section
-    for section in ("directions", "invariance"):  # a figure, or a statement naming the counts
-        assert page.sections[section]["img"] == 1 or "(n=" in page.sections[section]["note"]
+    assert page.sections["directions"]["img"] == 1 or "(n=" in page.sections["directions"]["note"]
+    # the invariance section: the parallel-plane curves, and horizontal vs vertical or a statement
+    assert page.sections["invariance"]["img"] == 2 or "(n=" in page.sections["invariance"]["note"]
+    # the parallel-plane analysis always draws its deviation curves
+    assert page.sections["invariance"]["img"] >= 1
+    assert (workdir / "results/test/analysis/study_comparison.csv").exists()
 
 
 def test_an_unknown_data_figure_is_refused_by_name(tmp_path):

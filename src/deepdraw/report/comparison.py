@@ -37,6 +37,22 @@ def _row(key: str, ours_value: str, ours_statistic: str = "", ours_n: str = "", 
             "ours_n": ours_n, "note": note}
 
 
+def _recognition(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The recognition networks' rows (the study's headline tuning results are about them), or all
+    rows when the run analyses no recognition network."""
+    if frame is None or frame.empty or "task" not in frame or not (frame["task"] == "recognition").any():
+        return frame
+    return frame[frame["task"] == "recognition"]
+
+
+def _first_network(frame: pd.DataFrame | None) -> pd.DataFrame:
+    """Rows of the first (task, architecture) network in name order (empty frame if none)."""
+    if frame is None or frame.empty:
+        return pd.DataFrame()
+    task, arch = sorted(set(zip(frame["task"], frame["architecture"])))[0]
+    return frame[(frame["task"] == task) & (frame["architecture"] == arch)]
+
+
 def _per_layer(values) -> str:
     return " → ".join("–" if not np.isfinite(v) else f"{v:.2f}" for v in values)
 
@@ -114,9 +130,7 @@ def _fraction_rows(fractions: pd.DataFrame, comparison: pd.DataFrame) -> list[di
         if frac.empty:
             rows.append(_row(key, "–", note=f"the tuning analysis fitted no {model.replace('_', ' ')} model"))
             continue
-        test = comparison[comparison["encoding_model"] == model] if len(comparison) else comparison
-        by_net = test.groupby(["task", "architecture"]) if len(test) else []
-        first = next(iter(by_net))[1] if len(test) else pd.DataFrame()
+        first = _first_network(comparison[comparison["encoding_model"] == model] if len(comparison) else None)
         ours = (f"trained {_per_layer(frac.groupby('layer_index')['fraction_tuned'].mean())}; untrained "
                 f"{_per_layer(untrained.groupby('layer_index')['fraction_tuned'].mean())}")
         note = "first → last hidden layer, mean over instances and networks"
@@ -136,8 +150,7 @@ def _direction_row(directions: pd.DataFrame, direction_comparison: pd.DataFrame 
             parts.append(f"{'trained' if trained else 'untrained'} D = {kind['deviation_from_uniform'].mean():.2f} "
                          f"(Rayleigh p median {kind['rayleigh_p'].median():.2g}, {kind['layer'].nunique()} layers)")
     ours = "; ".join(parts) if parts else f"no layer with {min_units} or more direction-tuned units"
-    test = direction_comparison if direction_comparison is not None else pd.DataFrame()
-    first = next(iter(test.groupby(["task", "architecture"])))[1] if len(test) else pd.DataFrame()
+    first = _first_network(direction_comparison)
     return _row("pd_uniformity", ours, _tests(first) if len(first) else "no test", _instances(first),
                 f"D: the study's deviation from uniform (0 = uniform), layers with ≥ {min_units} tuned units")
 
@@ -152,12 +165,9 @@ def _invariance_row(heights: pd.DataFrame | None, inv_comparison: pd.DataFrame |
         t = sub[sub["trained"]].groupby("layer_index")["mean_abs_deviation_deg"].mean()
         u = sub[~sub["trained"]].groupby("layer_index")["mean_abs_deviation_deg"].mean()
         parts.append(f"{orientation}: trained {_per_layer(t)}; untrained {_per_layer(u)}")
-    tests = []
-    if inv_comparison is not None and len(inv_comparison):
-        network = sorted(set(zip(inv_comparison["task"], inv_comparison["architecture"])))[0]
-        first = inv_comparison[(inv_comparison["task"] == network[0]) & (inv_comparison["architecture"] == network[1])]
-        tests = [f"{o}: {_tests(g)}" for o, g in first.groupby("orientation")]
-    n = _instances(inv_comparison) if inv_comparison is not None and len(inv_comparison) else ""
+    first = _first_network(inv_comparison)
+    tests = [f"{o}: {_tests(g)}" for o, g in first.groupby("orientation")] if len(first) else []
+    n = _instances(first)
     planes = {o: sorted(heights.loc[heights["orientation"] == o, "height_cm"].unique())
               for o in heights["orientation"].unique()}
     note = ("mean |ΔPD| (deg) from the central plane, per layer (first → last), mean over non-central "
@@ -181,7 +191,8 @@ def study_comparison(settings: dict, fractions: pd.DataFrame, directions: pd.Dat
     arch_labels = arch_labels or {}
     comparison = comparison if comparison is not None else pd.DataFrame()
     rows = _performance_rows(models, arch_labels) + _svm_rows(svm) + [_decoding_row(models)]
-    rows += _fraction_rows(fractions, comparison)
-    rows.append(_direction_row(directions, direction_comparison, min_units))
-    rows.append(_invariance_row(invariance_heights, invariance_comparison))
+    # the tuning results of the article are those of recognition-trained networks
+    rows += _fraction_rows(_recognition(fractions), _recognition(comparison))
+    rows.append(_direction_row(_recognition(directions), _recognition(direction_comparison), min_units))
+    rows.append(_invariance_row(_recognition(invariance_heights), _recognition(invariance_comparison)))
     return pd.DataFrame(rows, columns=COLUMNS)
