@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from deepdraw.invariance.summary import layer_deviations
-from deepdraw.report.labels import FAMILY_LABELS, MIN_UNITS, N_CLASSES
+from deepdraw.report.labels import FAMILY_LABELS, MIN_UNITS, N_CLASSES, task_label
 from deepdraw.study import result
 
 COLUMNS = ["result", "study_value", "study_source", "study_note", "ours_value", "ours_statistic", "ours_n",
@@ -37,20 +37,31 @@ def _row(key: str, ours_value: str, ours_statistic: str = "", ours_n: str = "", 
             "ours_n": ours_n, "note": note}
 
 
-def _recognition(frame: pd.DataFrame | None) -> pd.DataFrame | None:
-    """The recognition networks' rows (the study's headline tuning results are about them), or all
-    rows when the run analyses no recognition network."""
-    if frame is None or frame.empty or "task" not in frame or not (frame["task"] == "recognition").any():
-        return frame
-    return frame[frame["task"] == "recognition"]
+def headline_network(fractions: pd.DataFrame, models: pd.DataFrame | None) -> tuple[str, str] | None:
+    """The network whose tuning the comparison reports: the best trained recognition network of
+    the tuning analysis (highest test accuracy), as the study reports its best models; without a
+    models table, the first recognition network (else the first network) in name order."""
+    if fractions is None or fractions.empty:
+        return None
+    pairs = sorted(set(zip(fractions["task"], fractions["architecture"])))
+    recognition = [p for p in pairs if p[0] == "recognition"] or pairs
+    if models is not None and "test_accuracy" in models:
+        scored = models[models["trained"] & (models["task"] == recognition[0][0])].dropna(subset=["test_accuracy"])
+        scored = scored[scored["name"].isin([a for _, a in recognition])]
+        if len(scored):
+            return recognition[0][0], scored.loc[scored["test_accuracy"].idxmax(), "name"]
+    return recognition[0]
 
 
-def _first_network(frame: pd.DataFrame | None) -> pd.DataFrame:
-    """Rows of the first (task, architecture) network in name order (empty frame if none)."""
-    if frame is None or frame.empty:
+def _of(frame: pd.DataFrame | None, network: tuple[str, str] | None) -> pd.DataFrame:
+    """Rows of ``network`` (task, architecture); an empty frame when there are none."""
+    if frame is None or frame.empty or network is None:
         return pd.DataFrame()
-    task, arch = sorted(set(zip(frame["task"], frame["architecture"])))[0]
-    return frame[(frame["task"] == task) & (frame["architecture"] == arch)]
+    return frame[(frame["task"] == network[0]) & (frame["architecture"] == network[1])]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _per_layer(values) -> str:
@@ -82,7 +93,7 @@ def _performance_rows(models: pd.DataFrame | None, arch_labels: dict) -> list[di
         fam = recognition[(recognition["family"] == family) & recognition["trained"]] if len(recognition) else recognition
         if len(fam):
             best = fam.loc[fam["test_accuracy"].idxmax()]
-            rows.append(_row(key, f"{best['test_accuracy']:.3f}", ours_n=f"{len(fam)} trained networks",
+            rows.append(_row(key, f"{best['test_accuracy']:.3f}", ours_n=_plural(len(fam), "trained network"),
                              note=f"{arch_labels.get(best['name'], best['name'])}, seed {best['seed']}; {SCALE_NOTE}"))
         else:
             rows.append(_row(key, "–", note=f"this run trains no {FAMILY_LABELS[family]} network on recognition"))
@@ -90,7 +101,7 @@ def _performance_rows(models: pd.DataFrame | None, arch_labels: dict) -> list[di
     if len(control):
         rows.append(_row("accuracy_untrained", f"{control['test_accuracy'].mean():.3f} "
                          f"({control['test_accuracy'].min():.3f}–{control['test_accuracy'].max():.3f})",
-                         ours_n=f"{len(control)} untrained networks", note=f"chance {1 / N_CLASSES:.2f}"))
+                         ours_n=_plural(len(control), "untrained network"), note=f"chance {1 / N_CLASSES:.2f}"))
     else:
         rows.append(_row("accuracy_untrained", "–", note="this run has no untrained recognition control"))
     return rows
@@ -125,15 +136,18 @@ def _fraction_rows(fractions: pd.DataFrame, comparison: pd.DataFrame) -> list[di
     rows = []
     for key, model in (("fraction_direction", "direction"), ("fraction_velocity", "velocity"),
                        ("fraction_position", "position_cartesian"), ("fraction_label", "label")):
+        if fractions.empty:
+            rows.append(_row(key, "–", note="no network was analysed"))
+            continue
         frac = fractions[(fractions["encoding_model"] == model) & fractions["trained"]]
         untrained = fractions[(fractions["encoding_model"] == model) & ~fractions["trained"]]
         if frac.empty:
             rows.append(_row(key, "–", note=f"the tuning analysis fitted no {model.replace('_', ' ')} model"))
             continue
-        first = _first_network(comparison[comparison["encoding_model"] == model] if len(comparison) else None)
+        first = comparison[comparison["encoding_model"] == model] if len(comparison) else comparison
         ours = (f"trained {_per_layer(frac.groupby('layer_index')['fraction_tuned'].mean())}; untrained "
                 f"{_per_layer(untrained.groupby('layer_index')['fraction_tuned'].mean())}")
-        note = "first → last hidden layer, mean over instances and networks"
+        note = "first → last hidden layer, mean over instances"
         if model == "label" and "median_label_score" in frac:
             note += "; tuned: label regression R² above the threshold (the label score is in the tuning tables)"
         rows.append(_row(key, ours, _tests(first), _instances(first), note))
@@ -142,6 +156,8 @@ def _fraction_rows(fractions: pd.DataFrame, comparison: pd.DataFrame) -> list[di
 
 def _direction_row(directions: pd.DataFrame, direction_comparison: pd.DataFrame | None,
                    min_units: int) -> dict:
+    if directions.empty:
+        return _row("pd_uniformity", "–", note="no network was analysed")
     enough = directions[directions["n_tuned"] >= min_units]
     parts = []
     for trained in (True, False):
@@ -150,7 +166,7 @@ def _direction_row(directions: pd.DataFrame, direction_comparison: pd.DataFrame 
             parts.append(f"{'trained' if trained else 'untrained'} D = {kind['deviation_from_uniform'].mean():.2f} "
                          f"(Rayleigh p median {kind['rayleigh_p'].median():.2g}, {kind['layer'].nunique()} layers)")
     ours = "; ".join(parts) if parts else f"no layer with {min_units} or more direction-tuned units"
-    first = _first_network(direction_comparison)
+    first = direction_comparison if direction_comparison is not None else pd.DataFrame()
     return _row("pd_uniformity", ours, _tests(first) if len(first) else "no test", _instances(first),
                 f"D: the study's deviation from uniform (0 = uniform), layers with ≥ {min_units} tuned units")
 
@@ -165,7 +181,7 @@ def _invariance_row(heights: pd.DataFrame | None, inv_comparison: pd.DataFrame |
         t = sub[sub["trained"]].groupby("layer_index")["mean_abs_deviation_deg"].mean()
         u = sub[~sub["trained"]].groupby("layer_index")["mean_abs_deviation_deg"].mean()
         parts.append(f"{orientation}: trained {_per_layer(t)}; untrained {_per_layer(u)}")
-    first = _first_network(inv_comparison)
+    first = inv_comparison if inv_comparison is not None else pd.DataFrame()
     tests = [f"{o}: {_tests(g)}" for o, g in first.groupby("orientation")] if len(first) else []
     n = _instances(first)
     planes = {o: sorted(heights.loc[heights["orientation"] == o, "height_cm"].unique())
@@ -173,6 +189,9 @@ def _invariance_row(heights: pd.DataFrame | None, inv_comparison: pd.DataFrame |
     note = ("mean |ΔPD| (deg) from the central plane, per layer (first → last), mean over non-central "
             "heights and instances; planes: " + "; ".join(f"{o} {', '.join(f'{h:g}' for h in hs)} cm"
                                                             for o, hs in sorted(planes.items())))
+    if layers["mean_abs_deviation_deg"].isna().all():
+        note = ("no layer and height has enough units tuned both there and on the central plane "
+                "(analysis.invariance.min_units); " + note)
     return _row("invariance_heights", " | ".join(parts), " | ".join(tests), n, note)
 
 
@@ -191,8 +210,13 @@ def study_comparison(settings: dict, fractions: pd.DataFrame, directions: pd.Dat
     arch_labels = arch_labels or {}
     comparison = comparison if comparison is not None else pd.DataFrame()
     rows = _performance_rows(models, arch_labels) + _svm_rows(svm) + [_decoding_row(models)]
-    # the tuning results of the article are those of recognition-trained networks
-    rows += _fraction_rows(_recognition(fractions), _recognition(comparison))
-    rows.append(_direction_row(_recognition(directions), _recognition(direction_comparison), min_units))
-    rows.append(_invariance_row(_recognition(invariance_heights), _recognition(invariance_comparison)))
-    return pd.DataFrame(rows, columns=COLUMNS)
+    # the article's tuning results are those of its best recognition-trained networks
+    network = headline_network(fractions, models)
+    tuning_rows = _fraction_rows(_of(fractions, network), _of(comparison, network))
+    tuning_rows.append(_direction_row(_of(directions, network), _of(direction_comparison, network), min_units))
+    tuning_rows.append(_invariance_row(_of(invariance_heights, network), _of(invariance_comparison, network)))
+    if network is not None:
+        for row in tuning_rows:
+            row["note"] = (f"{arch_labels.get(network[1], network[1])}, {task_label(network[0])}"
+                           + (f"; {row['note']}" if row["note"] else ""))
+    return pd.DataFrame(rows + tuning_rows, columns=COLUMNS)
