@@ -135,13 +135,15 @@ def plot_deviation_curves(heights: pd.DataFrame, comparison: pd.DataFrame, path,
         ax.text(0.5, 0.5, "No plane sets were analysed.", ha="center", va="center")
     else:
         n_cols = int(heights["layer_index"].max()) + 1
-        fig, axes = plt.subplots(len(rows), n_cols, figsize=(2.6 * n_cols + 1.5, 2.4 * len(rows)),
+        fig, axes = plt.subplots(len(rows), n_cols, figsize=(2.6 * n_cols + 0.6, 2.7 * len(rows)),
                                  squeeze=False, sharey=True)
         styles = {True: ("tab:blue", "-", "trained"), False: ("tab:gray", "--", "untrained")}
         for r, (task, arch, orientation) in enumerate(rows):
             sub = heights[(heights["task"] == task) & (heights["architecture"] == arch)
                           & (heights["orientation"] == orientation)]
             axis_name = "z" if orientation == "horizontal" else "x"
+            low, high = float(sub["height_cm"].min()), float(sub["height_cm"].max())
+            pad = max(1.0, 0.05 * (high - low))
             for index in range(n_cols):
                 ax = axes[r, index]
                 layer = sub[sub["layer_index"] == index]
@@ -156,6 +158,9 @@ def plot_deviation_curves(heights: pd.DataFrame, comparison: pd.DataFrame, path,
                     mean = kind.groupby("height_cm")["mean_abs_deviation_deg"].mean()
                     if len(mean):
                         ax.plot(mean.index, mean.values, color=color, ls=ls, lw=2, marker="o", ms=3, label=label)
+                if not layer.loc[~layer["central"], "mean_abs_deviation_deg"].notna().any():
+                    ax.text(0.5, 0.5, "too few units tuned\non both planes", ha="center", va="center",
+                            fontsize=7, color="0.4", transform=ax.transAxes)
                 central = layer.loc[layer["central"], "height_cm"]
                 if len(central):
                     ax.axvline(float(central.iloc[0]), color="k", lw=0.6, ls=":")
@@ -167,11 +172,12 @@ def plot_deviation_curves(heights: pd.DataFrame, comparison: pd.DataFrame, path,
                 elif len(test):
                     title += "\nno test"
                 ax.set_title(title, fontsize=7)
-                ax.set_ylim(0, 180)
-                ax.set_xlabel(f"plane {axis_name} (cm)", fontsize=7)
+                ax.set(xlim=(low - pad, high + pad), ylim=(0, 180))
+                ax.set_xlabel(f"{orientation} plane at {axis_name} (cm)", fontsize=7)
                 ax.tick_params(labelsize=6)
-            axes[r, 0].set_ylabel(f"{labels.get((task, arch), arch)}\n{orientation} planes\nmean |ΔPD| (deg)",
-                                  fontsize=7)
+            axes[r, 0].set_ylabel("mean |ΔPD| (deg)", fontsize=7)
+            axes[r, 0].annotate(f"{labels.get((task, arch), arch)}: {orientation} planes", xy=(0, 1.32),
+                                xycoords="axes fraction", fontsize=8, fontweight="bold", ha="left")
             axes[r, 0].legend(fontsize=6, loc="upper left")
         fig.tight_layout()
     with atomic_path(path) as tmp:
