@@ -179,7 +179,8 @@ def plot_deviation_curves(heights: pd.DataFrame, comparison: pd.DataFrame, path,
             axes[r, 0].annotate(f"{labels.get((task, arch), arch)}: {orientation} planes", xy=(0, 1.32),
                                 xycoords="axes fraction", fontsize=8, fontweight="bold", ha="left")
             axes[r, 0].legend(fontsize=6, loc="upper left")
-        fig.tight_layout()
+        # fixed spacing: the row titles sit above the axes, where tight_layout cannot see them
+        fig.subplots_adjust(hspace=0.95, wspace=0.12)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
