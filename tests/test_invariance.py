@@ -192,3 +192,20 @@ def test_fits_on_plane_stores_give_the_rotation_built_into_the_activations(tmp_p
     assert heights.loc[("horizontal", 15.0), "mean_deviation_deg"] == pytest.approx(25.0, abs=1.0)
     assert heights.loc[("vertical", 42.0), "mean_abs_deviation_deg"] == pytest.approx(25.0, abs=1.0)
     assert heights.loc[("horizontal", 0.0), "mean_abs_deviation_deg"] == 0.0
+
+
+def test_plane_sets_are_gathered_in_order_with_their_heights(tmp_path):
+    base = open_zarr(make_synthetic_dataset(tmp_path / "d.zarr", n_samples=10, seed=4)).load()
+    sets = []
+    for h, (a, b) in ((0.0, (0, 4)), (15.0, (4, 10))):
+        part = base.isel(sample=slice(a, b)).copy()
+        part["height"] = ("sample", np.full(b - a, h, np.float32))
+        part.attrs = {"orientation": "horizontal", "height_cm": h}
+        sets.append(part)
+    empty = sets[0].isel(sample=slice(0, 0))
+    gathered = invariance.gather_sets([sets[0], empty, sets[1]])
+    assert np.array_equal(gathered["height"].values, [0.0] * 4 + [15.0] * 6)
+    assert np.array_equal(gathered["spindles"].values, base["spindles"].values)
+    assert [p["n_samples"] for p in gathered.attrs["planes"]] == [4, 6]
+    with pytest.raises(ValueError, match="every plane set is empty"):
+        invariance.gather_sets([empty])
