@@ -60,8 +60,7 @@ def main(argv=None) -> None:
         from deepdraw.characters import load_characters
         from deepdraw.invariance.planes import check_settings, generate_plane_set, hand_off_plane
 
-        check_settings(json.loads(args.invariance))
-        invariance = json.loads(args.invariance)
+        invariance = check_settings(json.loads(args.invariance))
         length_model = muscles.length_model(args.backend, args.model, args.surrogate)
         points = augmentation.load_start_points(args.start_points, args.orientation)
         nan_reason = "muscle_outside_surrogate" if args.backend == "surrogate" else "muscle_nan"
