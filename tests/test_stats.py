@@ -50,13 +50,23 @@ def test_bonferroni_multiplies_and_caps():
 
 
 def test_tuning_comparison_has_no_infinite_statistic_for_constant_fractions():
+    """Every trained instance has 2 of 8 units tuned to direction, every control none, and the
+    seeds do not pair up: both groups are constant, so there is no test (was t = inf, p = 0)."""
     rows = []
-    for trained, seeds, value in ((True, (0, 1, 2), 0.25), (False, (3, 4, 5), 0.0)):
+    for trained, seeds in ((True, (0, 1, 2)), (False, (3, 4, 5))):
         for seed in seeds:
-            rows.append({"task": "recognition", "architecture": "a", "instance": f"s{seed}", "trained": trained,
-                         "seed": seed, "layer": "spatial1", "layer_index": 0, "encoding_model": "direction",
-                         "fraction_tuned": value})
-    out = tuning._compare(pd.DataFrame(rows), "fraction_tuned", ["encoding_model"]).iloc[0]
+            for unit in range(8):
+                tuned = trained and unit < 2
+                rows.append({"task": "recognition", "architecture": "a", "instance": f"i{seed}",
+                             "trained": trained, "seed": seed, "layer": "spatial1", "layer_index": 0,
+                             "unit": unit, "encoding_model": "direction", "tuned": tuned, "constant": False,
+                             "r2_test": 0.5 if tuned else 0.0, "pd_deg": 45.0 * unit,
+                             "r2_horizontal": 0.0, "r2_vertical": 0.0, "pd_horizontal_deg": 0.0,
+                             "pd_vertical_deg": 0.0, "r2_horizontal_to_vertical": 0.0,
+                             "r2_vertical_to_horizontal": 0.0})
+    settings = {"r2_threshold": 0.2, "direction_bins": 18}
+    out = tuning.summarize(pd.DataFrame(rows), settings)["comparison"].iloc[0]
+    assert out["trained_mean"] == 0.25 and out["untrained_mean"] == 0.0
     assert out["test"] == "Welch t"
     assert not np.isinf(out["statistic"]) and np.isnan(out["p_value"]) and np.isnan(out["p_bonferroni"])
     assert "constant" in out["note"]
