@@ -41,6 +41,7 @@ from threadpoolctl import threadpool_limits
 
 from deepdraw import arm, augmentation, bias, generation, muscles
 from deepdraw.characters import load_characters, read_characters, split_characters, write_characters
+from deepdraw.contract import PLANES
 from deepdraw.io import rng_for
 from deepdraw.muscles.model_edits import sha256_of
 
@@ -223,7 +224,7 @@ def main() -> None:
                         help="candidates timed on both paths (reference ~3 s each)")
     parser.add_argument("--shard-samples", type=int, default=2000,
                         help="samples of the timed shard job (0: skip it)")
-    parser.add_argument("--plane", choices=generation.PLANES, default="horizontal",
+    parser.add_argument("--plane", choices=PLANES, default="horizontal",
                         help="plane of the shard job")
     parser.add_argument("--model-variant", choices=("corrected", "original"), default="corrected",
                         help="the workflow's muscles.model: which model and shipped surrogate")

@@ -1,8 +1,8 @@
 wildcard_constraints:
     task=r"[A-Za-z0-9_]+",
     arch=r"[A-Za-z0-9_.-]+",
-    instance=r"(seed|untrained)\d+",
-    orientation="horizontal|vertical",
+    instance=INSTANCE_WILDCARD,
+    orientation=PLANE_WILDCARD,
     height=r"-?\d+(\.\d+)?",
 
 
@@ -118,6 +118,8 @@ rule invariance_set:
             f"--surrogate '{input.surrogate}'" if input.surrogate else ""
         ),
         seed=config["seed"],
+        # the registered augmentation latents, as for the shards: registering one remakes the sets
+        latents=describe_latents(),
     shell:
         "python -m deepdraw.invariance plane-set --characters {input.characters:q}"
         " --start-points {input.start_points:q} {params.surrogate} --model {input.model:q}"

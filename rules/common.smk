@@ -4,6 +4,9 @@ import json
 
 from snakemake.utils import validate
 
+from deepdraw.augmentation import describe_latents
+from deepdraw.contract import INSTANCE_WILDCARD, PLANE_WILDCARD, instance_name
+
 validate(config, schema="../schemas/config.schema.yaml")
 
 RUN = f"results/{config['run']}"
@@ -12,7 +15,7 @@ SHARDS = list(range(config["generation"]["shards_per_plane"]))
 
 
 wildcard_constraints:
-    plane="horizontal|vertical",
+    plane=PLANE_WILDCARD,
     shard=r"\d+",
 
 
@@ -150,8 +153,8 @@ def training_seeds(key):
 
 def model_instances():
     """Folder names of the trained models (seed<N>) and untrained controls (untrained<N>)."""
-    return [f"seed{s}" for s in training_seeds("seeds")] + [
-        f"untrained{s}" for s in training_seeds("untrained_seeds")
+    return [instance_name(s) for s in training_seeds("seeds")] + [
+        instance_name(s, trained=False) for s in training_seeds("untrained_seeds")
     ]
 
 
@@ -216,7 +219,7 @@ def model_histories():
     if not training:
         return []
     return [
-        f"{MODELS}/{task}/{arch['name']}/seed{seed}/history.csv"
+        f"{MODELS}/{task}/{arch['name']}/{instance_name(seed)}/history.csv"
         for task in training["tasks"]
         for arch in training["architectures"]
         for seed in training_seeds("seeds")

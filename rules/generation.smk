@@ -22,6 +22,8 @@ rule generate_shard:
             f"--surrogate '{input.surrogate}'" if input.surrogate else ""
         ),
         seed=config["seed"],
+        # the registered augmentation latents: registering one regenerates the shards
+        latents=describe_latents(),
     shell:
         "python -m deepdraw.generation shard --characters {input.characters:q}"
         " --start-points {input.start_points:q} {params.surrogate}"

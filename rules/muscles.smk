@@ -113,7 +113,7 @@ rule fit_muscle_surrogate:
         seed=config["seed"],
     shell:
         "python -m deepdraw.muscles fit --visited {input.visited:q} --heldout {input.heldout:q}"
-        " --model {input.model:q} --out {output.surrogate:q} --table {output.table:q}"
+        " --model {input.model:q} --output {output.surrogate:q} --table {output.table:q}"
         " --figure {output.figure:q} --max-rms {params.fit[max_rms_mm]}"
         " --max-abs {params.fit[max_abs_mm]} --step {params.fit[step_deg]}"
         " --reach {params.fit[reach_deg]} --seed {params.seed} --processes {threads}"

@@ -12,4 +12,4 @@ rule recompute_start_points:
     resources:
         runtime=60,
     shell:
-        "python -m deepdraw.startpoints recompute --out {output:q} > {log:q} 2>&1"
+        "python -m deepdraw.startpoints recompute --output {output:q} > {log:q} 2>&1"

@@ -62,7 +62,7 @@ rule untrained_model:
         " --output-dir {params.outdir:q} > {log:q} 2>&1"
 
 
-rule summarise_models:
+rule summarize_models:
     input:
         model_metrics(),
     output:
@@ -78,13 +78,13 @@ rule summarise_models:
         ),
         times=f"{MODELS}/training_times.csv",
     log:
-        f"{RUN}/logs/summarise_models.log",
+        f"{RUN}/logs/summarize_models.log",
     benchmark:
-        f"{RUN}/benchmarks/summarise_models.tsv"
+        f"{RUN}/benchmarks/summarize_models.tsv"
     conda:
         "../envs/training.yaml"
     shell:
-        "python -m deepdraw.training summarise --metrics {input:q}"
+        "python -m deepdraw.training summarize --metrics {input:q}"
         " --table {output.table:q} --figure {output.figure:q} --times {output.times:q}"
         " > {log:q} 2>&1"
 

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from deepdraw.augmentation import LATENT_SETS
+from deepdraw.contract import DT, LETTERS, N_MUSCLES, PLANE_FLAGS, SPLIT_FLAGS
+from deepdraw.contract import WINDOW_STEPS as N_TIME
 from deepdraw.io import write_zarr
 
-LETTERS = "abcdeghlmnopqrsuvwyz"
-N_MUSCLES, N_TIME, DT = 25, 320, 0.015
 MUSCLES = [f"M{i}" for i in range(N_MUSCLES)]
 JOINTS = ["elv_angle", "shoulder_elv", "shoulder_rot", "elbow_flexion"]
 
@@ -48,19 +49,12 @@ def make_synthetic_dataset(path: str | Path, n_samples: int = 400, n_classes: in
     order = rng.permutation(n_samples)
     split[order[: n_samples // 10]] = 1
     split[order[n_samples // 10 : n_samples // 5]] = 2
-    latents = {
-        "latent_size": rng.choice([0.7, 1.0, 1.3], n_samples),
-        "latent_rotation": rng.choice([-30, -15, 0, 15, 30], n_samples),
-        "latent_shear_x": rng.choice([-30, -15, 0, 15, 30], n_samples),
-        "latent_shear_y": rng.choice([-30, -15, 0, 15, 30], n_samples),
-        "latent_speed": rng.choice([0.8, 1.0, 1.2, 1.4], n_samples),
-        "latent_noise": rng.choice([0.0, 0.1, 0.3], n_samples),
-    }
+    latents = {f"latent_{name}": rng.choice(values, n_samples) for name, values in LATENT_SETS.items()}
     data_vars = {
         "spindles": (("sample", "muscle", "time", "channel"), spindles, {"units": "mm, mm/s"}),
         "label": ("sample", label.astype("int16"), {"letters": LETTERS[:n_classes]}),
-        "plane": ("sample", plane.astype("int8"), {"flag_values": [0, 1], "flag_meanings": "horizontal vertical"}),
-        "split": ("sample", split, {"flag_values": [0, 1, 2], "flag_meanings": "train validation test"}),
+        "plane": ("sample", plane.astype("int8"), PLANE_FLAGS),
+        "split": ("sample", split, SPLIT_FLAGS),
         "source_index": ("sample", np.arange(n_samples, dtype="int32")),
         "start_point": (("sample", "xyz"), rng.normal(0, 5, (n_samples, 3)).astype("float32"), {"units": "cm"}),
         "onset": ("sample", np.zeros(n_samples, dtype="int16")),

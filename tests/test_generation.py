@@ -43,9 +43,7 @@ def test_early_stopping_accepts_exactly_the_candidates_the_whole_tests_accept(
         # the table stores float32 latents: map back to the exact value of the set
         lat = {k: float(v[np.argmin(np.abs(v - float(row[f"latent_{k}"])))])
                for k, v in latent_values.items()}
-        path = augmentation.transform(characters.trajectories[int(row["source_index"])],
-                                      lat["size"], lat["rotation"], lat["shear_x"],
-                                      lat["shear_y"], lat["speed"])
+        path = augmentation.transform(characters.trajectories[int(row["source_index"])], lat)
         target = augmentation.embed(path, plane, points[int(row["start_index"])])[None]
         d = np.array([len(path)])
         assert int(row["steps"]) == d[0]
@@ -84,10 +82,10 @@ def test_blockwise_assembly_equals_the_whole_shard_computation(monkeypatch):
     start_index = rng.integers(0, 20, n)
     args = (_fake_characters(n), np.arange(n), lengths, hand, joints, rows, durations, latents,
             points, start_index, "vertical", window)
-    monkeypatch.setattr(generation, "ASSEMBLY_CHUNK", 2)
-    blocks = generation._assemble(*args, np.random.default_rng(5))
-    monkeypatch.setattr(generation, "ASSEMBLY_CHUNK", 1000)
-    whole = generation._assemble(*args, np.random.default_rng(5))
+    monkeypatch.setattr(generation.assembly, "ASSEMBLY_CHUNK", 2)
+    blocks = generation.assemble(*args, np.random.default_rng(5))
+    monkeypatch.setattr(generation.assembly, "ASSEMBLY_CHUNK", 1000)
+    whole = generation.assemble(*args, np.random.default_rng(5))
     for name in blocks.data_vars:
         assert np.array_equal(blocks[name].values, whole[name].values), name
     # reference: the whole shard at once, NaN after each movement's end

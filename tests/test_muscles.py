@@ -274,7 +274,7 @@ def test_fit_cli_fails_naming_muscles_when_tolerance_is_impossible(tmp_path, cor
     out, table, figure = tmp_path / "s.npz", tmp_path / "r.csv", tmp_path / "r.png"
     result = subprocess.run(
         [sys.executable, "-m", "deepdraw.muscles", "fit", "--visited", str(postures),
-         "--heldout", str(postures), "--model", str(corrected), "--out", str(out),
+         "--heldout", str(postures), "--model", str(corrected), "--output", str(out),
          "--table", str(table), "--figure", str(figure), "--max-rms", "1e-9", "--max-abs", "1e-9",
          "--step", "10", "--reach", "20", "--seed", "0", "--processes", "1"],
         capture_output=True, text=True, cwd=ROOT, timeout=300,

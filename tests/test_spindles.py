@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepdraw.spindles import (DT, N_STEPS, add_length_noise, draw_onsets, place_in_window,
-                               primary_afferent_rate, spindle_inputs)
+from deepdraw.contract import DT, N_MUSCLES
+from deepdraw.contract import WINDOW_STEPS as N_STEPS
+from deepdraw.spindles import (add_length_noise, draw_onsets, place_in_window,
+                               spindle_inputs)
 
 
-def _padded_lengths(rng: np.random.Generator, durations: np.ndarray, n_muscles: int = 25):
+def _padded_lengths(rng: np.random.Generator, durations: np.ndarray, n_muscles: int = N_MUSCLES):
     """(n, n_muscles, max duration) mm, smooth per-muscle curves, NaN after each end."""
     n, longest = len(durations), int(durations.max())
     t = np.arange(longest)
@@ -105,9 +107,3 @@ def test_spindle_inputs_refuse_nan():
     with pytest.raises(ValueError, match="NaN"):
         spindle_inputs(np.full((1, 25, N_STEPS), np.nan), DT)
 
-
-def test_primary_afferent_rate_closed_form():
-    stretch = np.array([0.0, 1.0, -2.0, 0.0])
-    velocity = np.array([0.0, 1.0, -32.0, 1024.0])
-    np.testing.assert_allclose(primary_afferent_rate(stretch, velocity),
-                               [0.0, 2 + 4.3, -4 - 4.3 * 8, 4.3 * 64])

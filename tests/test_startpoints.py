@@ -3,20 +3,20 @@
 import numpy as np
 import pytest
 
-from deepdraw import arm, startpoints
+from deepdraw import arm, contract, startpoints
 from deepdraw.augmentation import load_start_points
 
 START_POINTS = "resources/pcr_startingpoints.hdf5"
 
 
-@pytest.mark.parametrize("plane", startpoints.PLANES)
+@pytest.mark.parametrize("plane", contract.PLANES)
 def test_shipped_start_points_are_reachable(plane):
     points = load_start_points(START_POINTS, plane)
     sample = points[np.random.default_rng(0).choice(len(points), 12, replace=False)]
     assert startpoints.is_reachable(sample, plane).all()
 
 
-@pytest.mark.parametrize("plane", startpoints.PLANES)
+@pytest.mark.parametrize("plane", contract.PLANES)
 def test_points_beyond_the_arm_are_not_reachable(plane):
     reach = arm.UPPER_ARM_CM + arm.FOREARM_CM
     far = np.array([[reach + 5.0, 0.0, 0.0], [0.0, 0.0, -(reach - 2.0)]])
@@ -26,7 +26,7 @@ def test_points_beyond_the_arm_are_not_reachable(plane):
 
 def test_fine_grid_lies_in_the_writing_plane():
     centre = np.array([[30.0, -10.0, -20.0]])
-    for plane, axis in startpoints.PLANE_AXIS.items():
+    for plane, axis in contract.PLANE_AXIS.items():
         grid = startpoints.fine_grid(centre, plane)
         assert grid.shape == (1, 225, 3)
         np.testing.assert_array_equal(grid[..., axis], centre[0, axis])

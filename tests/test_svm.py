@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.svm import SVC
 
+from deepdraw.contract import INPUT_SHAPE, LETTERS
 from deepdraw.svm import LinearOvO, main, subsample
 from synthetic import make_synthetic_dataset
 
@@ -47,9 +48,9 @@ def test_svm_baseline_on_synthetic_store(tmp_path, n_classes):
     results, summary = pd.read_csv(tmp_path / "r.csv"), pd.read_csv(tmp_path / "s.csv")
     pairwise = results[results["kind"] == "pairwise"]
     assert len(pairwise) == 2 * 190  # all pairs of 20 characters, per representation
-    assert set(results["letter_a"].dropna()) <= set("abcdeghlmnopqrsuvwyz")
+    assert set(results["letter_a"].dropna()) <= set(LETTERS)
     spindles = summary.set_index("representation").loc["spindles"]
     # the synthetic spindle inputs carry a label-specific bump: well above chance from 20 per class
     assert spindles["pairwise_mean"] > 0.7 and spindles["multiclass"] > 0.2  # chance 0.5, 0.05
-    assert spindles["n_features"] == 25 * 320 * 2
+    assert spindles["n_features"] == np.prod(INPUT_SHAPE)
     assert (tmp_path / "svm.png").stat().st_size > 0

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from deepdraw.io import open_zarr
-from deepdraw.training import ZarrBatches, main, summarise, train, untrained
+from deepdraw.training import ZarrBatches, main, summarize, train, untrained
 from synthetic import make_synthetic_dataset
 
 TINY = {"name": "tiny", "family": "spatial_temporal", "spatial_filters": [4], "spatial_kernel": 5,
@@ -116,7 +116,7 @@ def test_decoding_untrained_control_and_summary(toy, tmp_path):
     control = json.loads((tmp_path / "untrained/metrics.json").read_text())
     assert control["trained"] is False and 0 <= control["test"]["accuracy"] <= 0.5
     assert (tmp_path / "untrained/model.keras").exists()
-    table = summarise([tmp_path / "trained/metrics.json", tmp_path / "untrained/metrics.json"],
+    table = summarize([tmp_path / "trained/metrics.json", tmp_path / "untrained/metrics.json"],
                       tmp_path / "summary.csv", tmp_path / "summary.png", tmp_path / "times.csv")
     assert len(table) == 2 and set(table["family"]) == {"recurrent", "spatial_temporal"}
     assert {"n_parameters", "epochs", "test_accuracy",

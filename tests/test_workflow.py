@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
+from deepdraw.contract import N_MUSCLES, WINDOW_STEPS
 from deepdraw.io import open_zarr
 from workflow import ROOT, make_workdir, snakemake, tree_digest
 
@@ -30,7 +31,7 @@ def reference_run(tmp_path_factory) -> Path:
 def test_dataset_store_follows_the_contract(reference_run):
     ds = open_zarr(reference_run / DATASET)
     n = ds.sizes["sample"]
-    assert n > 0 and ds.sizes["muscle"] == 25 and ds.sizes["time"] == 320
+    assert n > 0 and ds.sizes["muscle"] == N_MUSCLES and ds.sizes["time"] == WINDOW_STEPS
     assert ds["spindles"].dims == ("sample", "muscle", "time", "channel")
     assert ds["spindles"].dtype == np.float32
     assert list(ds["channel"].values) == ["length", "velocity"]

@@ -14,41 +14,33 @@ Open a layer with ``xarray.open_zarr(path, group="temporal2")`` or the whole sto
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
-import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from deepdraw import cliutil
+from deepdraw.contract import BLOCK_PATTERN, DT, SPLIT_CODES
+from deepdraw.contract import WINDOW_STEPS as N_INPUT_TIME
 from deepdraw.io import atomic_path, open_zarr, rng_for
 
 log = logging.getLogger(__name__)
-
-#: Names of hidden blocks (the models contract): family and 1-based index.
-BLOCK_PATTERN = re.compile(r"^(spatial|temporal|spatiotemporal|recurrent)(\d+)$")
-N_INPUT_TIME = 320
 
 
 def hidden_layers(model) -> list[str]:
     """Hidden block names of ``model`` in forward order.
 
-    Uses ``deepdraw.models.hidden_layers`` when that module exists; otherwise the model's
-    layers whose names match :data:`BLOCK_PATTERN`.
+    The model's layers whose names match :data:`deepdraw.contract.BLOCK_PATTERN`.
 
     Raises
     ------
     ValueError if the model has no such layer (not a deepdraw network).
     """
-    try:
-        from deepdraw import models
-        names = list(models.hidden_layers(model))
-    except (ImportError, AttributeError):
-        names = [layer.name for layer in model.layers if BLOCK_PATTERN.match(layer.name)]
+    names = [layer.name for layer in model.layers if BLOCK_PATTERN.match(layer.name)]
     if not names:
         raise ValueError(
             f"model {model.name!r} has no hidden layers named spatialN/temporalN/spatiotemporalN/"
@@ -129,7 +121,7 @@ def input_steps(n_out: int, stride: int, offset: float, n_input_time: int = N_IN
 
 def select_test_samples(split: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Sorted indices of ``n`` test samples (split code 2), the same for every model."""
-    test = np.flatnonzero(np.asarray(split) == 2)
+    test = np.flatnonzero(np.asarray(split) == SPLIT_CODES["test"])
     if len(test) == 0:
         raise ValueError("dataset has no test samples (split == 2)")
     if n >= len(test):
@@ -179,14 +171,14 @@ def activation_tree(activations: dict[str, np.ndarray], alignment: dict[str, tup
         stride, offset = alignment[name]
         coords = {"input_step": ("time", input_steps(values.shape[-1], stride, offset),
                                  {"units": "input steps", "long_name": "input step at the centre "
-                                  "of the receptive field (dt = 0.015 s)"}),
+                                  f"of the receptive field (dt = {DT} s)"}),
                   "sample_index": ("sample", samples.astype("int64"))}
         groups[name] = xr.Dataset(
             {"activation": (("sample", "channel", "space", "time"), values,
                             {"long_name": f"activation of layer {name}", "units": "a.u."})},
             coords=coords,
             attrs={"layer_index": index, "time_stride": int(stride), "time_offset": float(offset),
-                   "dt_input": 0.015},
+                   "dt_input": DT},
         )
     return xr.DataTree.from_dict(groups)
 
@@ -212,10 +204,7 @@ def run(model_path: str, dataset_path: str, output: str, n_samples: int, seed: i
     """Load the model and the dataset, read out every hidden layer and write the store."""
     import keras
 
-    try:  # registers the project's custom layers, if any, before deserialising
-        import deepdraw.models  # noqa: F401
-    except ImportError:
-        pass
+    import deepdraw.models  # noqa: F401 (registers the custom layers before deserialising)
     dataset = open_zarr(dataset_path)
     samples = select_test_samples(dataset["split"].values, n_samples, seed)
     inputs = dataset["spindles"].isel(sample=samples).values.astype(np.float32)
@@ -230,14 +219,13 @@ def run(model_path: str, dataset_path: str, output: str, n_samples: int, seed: i
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.activations", description=__doc__)
+    parser = cliutil.parser("python -m deepdraw.activations", __doc__)
     parser.add_argument("--model", required=True, help="model.keras")
     parser.add_argument("--dataset", required=True, help="dataset.zarr")
     parser.add_argument("--analysis", required=True, help="the config's analysis section, JSON")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--output", required=True, help="activations .zarr store")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     settings = json.loads(args.analysis)
     run(args.model, args.dataset, args.output, settings["n_test_samples"], args.seed,
         settings.get("batch_size", 64))

@@ -22,7 +22,6 @@ a figure; :func:`summary` is the compact version stored in the dataset's provena
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -31,14 +30,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from deepdraw import augmentation
+from deepdraw import augmentation, cliutil
 from deepdraw.arm import JOINT_NAMES
+from deepdraw.contract import IN_PLANE_AXES, PLANES
 from deepdraw.io import atomic_path
 
 log = logging.getLogger(__name__)
 
-PLANES = augmentation.PLANES
-LATENT_NAMES = tuple(augmentation.LATENT_SETS)
 # Simulations of uniform start-point draws for the p-value of the number of unused points.
 N_SIMULATIONS = 2000
 
@@ -76,7 +74,7 @@ def candidate_frame(table, plane: str, shard: int = 0) -> pd.DataFrame:
     }
     for name in ("sample", "attempt", "label", "start_index", "accepted", "first_reason"):
         columns[name] = table[name].values
-    for name in LATENT_NAMES:
+    for name in augmentation.LATENTS:
         columns[f"latent_{name}"] = table[f"latent_{name}"].values.astype(float)
     muscle = [v for v in table.data_vars if str(v).startswith("reason_muscle")]
     columns["muscle_rejected"] = (np.any([table[v].values for v in muscle], axis=0) if muscle
@@ -167,8 +165,8 @@ def plane_report(frame: pd.DataFrame, n_points: int, letters: str, seed: int = 0
                           frame.loc[~frame["accepted"], "first_reason"].value_counts().items()},
         "latents": {},
     }
-    for name in LATENT_NAMES:
-        values = list(augmentation.LATENT_SETS[name])
+    for name, latent in augmentation.LATENTS.items():
+        values = list(latent.values)
         col = f"latent_{name}"
         entry = _by_value(frame.assign(**{col: frame[col].round(6)}), col, values)
         entry["accepted_vs_uniform"] = chi_square(entry["accepted"])
@@ -205,10 +203,10 @@ def bias_report(frame: pd.DataFrame, n_start_points: dict[str, int], letters: st
         "latents_accepted_vs_uniform": {},
         "planes": {},
     }
-    for name in LATENT_NAMES:
+    for name, latent in augmentation.LATENTS.items():
         col = f"latent_{name}"
         counts = accepted[col].round(6).value_counts().reindex(
-            list(augmentation.LATENT_SETS[name]), fill_value=0)
+            list(latent.values), fill_value=0)
         report["latents_accepted_vs_uniform"][name] = chi_square(counts.to_numpy())
     for k, plane in enumerate(p for p in PLANES if p in n_start_points):
         rows = frame[frame["plane"] == plane]
@@ -277,10 +275,10 @@ def write_figure(path: str | Path, report: dict, points: pd.DataFrame) -> None:
         entry = report["planes"][plane]
         table = points[points["plane"] == plane]
         ax = row[0]
-        horizontal = plane == "horizontal"
         if "x_cm" in table:
-            u, v = (table["x_cm"], table["y_cm"]) if horizontal else (table["y_cm"], table["z_cm"])
-            labels = ("x (cm)", "y (cm)") if horizontal else ("y (cm)", "z (cm)")
+            axes_names = ["xyz"[k] for k in IN_PLANE_AXES[plane]]
+            u, v = (table[f"{n}_cm"] for n in axes_names)
+            labels = tuple(f"{n} (cm)" for n in axes_names)
         else:
             u, v, labels = table["start_index"], table["candidates"], ("start point", "candidates")
         used = table["accepted"] > 0
@@ -354,8 +352,7 @@ def tests_table(report: dict) -> pd.DataFrame:
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.bias", description=__doc__)
+    parser = cliutil.parser("python -m deepdraw.bias", __doc__)
     parser.add_argument("--shards", nargs="+", required=True, help="shard stores (.zarr)")
     parser.add_argument("--start-points", required=True, help="the start-point file (.hdf5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the unused-point simulation")
@@ -363,7 +360,7 @@ def main(argv=None) -> None:
     parser.add_argument("--csv", required=True)
     parser.add_argument("--figure", required=True)
     parser.add_argument("--tests", required=True, help="CSV of the tests, one row per plane and test")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     frame, n_start_points, letters = read_tables(args.shards)
     report = bias_report(frame, n_start_points, letters, args.seed)
     coordinates = {p: augmentation.load_start_points(args.start_points, p) for p in n_start_points}

@@ -17,7 +17,6 @@ both velocity components are exactly zero, integrate, then map x and y independe
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import logging
@@ -29,13 +28,13 @@ import pandas as pd
 import scipy.io
 import xarray as xr
 
-from deepdraw import __version__
+from deepdraw import __version__, cliutil
+from deepdraw.contract import LETTERS
 from deepdraw.dataset import stratified_pick
 from deepdraw.io import open_zarr, rng_for, write_zarr
 
 log = logging.getLogger(__name__)
 
-LETTERS = "abcdeghlmnopqrsuvwyz"
 BOX_CM = 10.0
 CSV_COLUMNS = ("sample", "label", "step", "vel_x", "vel_y", "tip_force")
 LAYOUTS = ("UCI 'mixout' + 'consts' (.mat)", "'xtrain' + 'ytrain' + 'key' (.mat)",
@@ -344,15 +343,13 @@ def load_characters(path: str | Path) -> StoredCharacters:
 
 def main(argv: list[str] | None = None) -> None:
     """CLI of the ``characters`` rule."""
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.characters",
-                                     description=__doc__.splitlines()[0])
+    parser = cliutil.parser("python -m deepdraw.characters", __doc__.splitlines()[0])
     parser.add_argument("--input", required=True, help="UCI .mat (either layout) or long CSV")
     parser.add_argument("--output", required=True, help="characters.zarr to write")
     parser.add_argument("--test-fraction", type=float, required=True,
                         help="fraction of each letter's characters held out for testing")
     parser.add_argument("--seed", type=int, required=True, help="master seed")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = cliutil.parse_args(parser, argv)
     try:
         charset = read_characters(args.input)
         split = split_characters(charset.labels, args.test_fraction,

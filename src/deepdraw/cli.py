@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepdraw import __version__
+from deepdraw import __version__, cliutil
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Command:
 
 
 def _parser(name: str, description: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog=f"deepdraw {name}", description=description)
+    return cliutil.parser(f"deepdraw {name}", description)
 
 
 # ----------------------------------------------------------------------------- info
@@ -142,7 +142,7 @@ def info_main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print everything as JSON")
     parser.add_argument("--fingerprint", action="store_true",
                         help="also compute the store's sha256 fingerprint (the one models record)")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     info = dataset_info(args.dataset, args.fingerprint)
     if args.json:
         print(json.dumps(info, indent=1))
@@ -198,7 +198,7 @@ def models_main(argv: list[str]) -> int:
                                "test metrics (accuracy, or position error in cm).")
     parser.add_argument("run", help="results/<run>")
     parser.add_argument("--csv", action="store_true", help="print CSV instead of a table")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     import pandas as pd
 
     table = model_table(args.run)
@@ -229,7 +229,7 @@ def config_main(argv: list[str]) -> int:
     parser.add_argument("--workflow", help="workflow directory (default: the current one)")
     parser.add_argument("--describe", action="store_true",
                         help="list every setting with its description and unit instead")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     root = cfg.workflow_root(args.workflow)
     if args.describe:
         for path, prop in cfg.iter_properties(cfg.load_schema(root)):

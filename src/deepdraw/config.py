@@ -165,14 +165,14 @@ def write_resolved(config: dict, output: str | os.PathLike) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """CLI of the run_config rule: write the run's resolved config."""
-    import argparse
     import json
 
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.config",
-                                     description=write_resolved.__doc__)
+    from deepdraw import cliutil
+
+    parser = cliutil.parser("python -m deepdraw.config", write_resolved.__doc__)
     parser.add_argument("--config", required=True, help="the resolved config, JSON")
     parser.add_argument("--output", required=True, help="YAML file to write")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     write_resolved(json.loads(args.config), args.output)
 
 

@@ -17,7 +17,6 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 import tempfile
@@ -31,21 +30,18 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
 
+from deepdraw import cliutil  # noqa: E402
 from deepdraw.arm import JOINT_NAMES, elbow_position, forward_kinematics  # noqa: E402
-from deepdraw.augmentation import PLANES  # noqa: E402
+from deepdraw.augmentation import LATENTS  # noqa: E402
+from deepdraw.contract import LETTERS, PLANES  # noqa: E402
 from deepdraw.io import atomic_path, open_zarr  # noqa: E402
 from deepdraw.kinematics import in_plane  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LETTERS = "abcdeghlmnopqrsuvwyz"
 #: Readable names of the joints of :data:`deepdraw.arm.JOINT_NAMES`.
 JOINT_LABELS = {"elv_angle": "elevation plane", "shoulder_elv": "shoulder elevation",
                 "shoulder_rot": "shoulder rotation", "elbow_flexion": "elbow flexion"}
-#: dataset variable -> (readable name, unit) of the augmentation latents.
-LATENTS = {"latent_size": ("size", "factor"), "latent_rotation": ("rotation", "deg"),
-           "latent_shear_x": ("shear x", "deg"), "latent_shear_y": ("shear y", "deg"),
-           "latent_speed": ("speed", "factor"), "latent_noise": ("noise", "fraction of SD")}
 REQUIRED = ("label", "plane", "hand", "joints", "muscle_length", "spindles", "onset", "duration",
             "start_point")
 #: Samples drawn at most for the distribution figure (all of them on small datasets).
@@ -66,7 +62,7 @@ def open_dataset(path: str | Path) -> xr.Dataset:
 
 def letters(ds: xr.Dataset) -> str:
     """Letters of the label codes (attribute ``letters`` of ``label``)."""
-    return str(ds["label"].attrs.get("letters", DEFAULT_LETTERS))
+    return str(ds["label"].attrs.get("letters", LETTERS))
 
 
 def arm_points(q: np.ndarray) -> np.ndarray:
@@ -278,10 +274,16 @@ def plot_distributions(ds: xr.Dataset, out_path: str | Path) -> None:
     plane = sub["plane"].values
     planes = [(code, name) for code, name in enumerate(PLANES) if np.any(plane == code)]
     colors = {0: "tab:blue", 1: "tab:orange"}
-    fig, axes = plt.subplots(4, 4, figsize=(16, 14))
+    joint_names = [str(j) for j in ds["joint"].values] if "joint" in ds.coords else list(JOINT_NAMES)
+    # one panel per registered latent, letters, durations, two start-point views per plane, joints
+    n_panels = len(LATENTS) + 2 + 2 * len(PLANES) + len(joint_names)
+    n_rows = -(-n_panels // 4)
+    fig, axes = plt.subplots(n_rows, 4, figsize=(16, 3.5 * n_rows))
     axes = axes.ravel()
     panel = 0
-    for name, (label, unit) in LATENTS.items():
+    for latent in LATENTS.values():
+        name, label = f"latent_{latent.name}", latent.label
+        unit = {"1": "factor"}.get(latent.unit, latent.unit)
         ax = axes[panel]
         panel += 1
         if name not in sub:
@@ -334,7 +336,6 @@ def plot_distributions(ds: xr.Dataset, out_path: str | Path) -> None:
     onset, duration = sub["onset"].values[joint_rows], sub["duration"].values[joint_rows]
     steps = np.arange(joints.shape[1])[None, :]
     moving = (steps >= onset[:, None]) & (steps < (onset + duration)[:, None])
-    joint_names = [str(j) for j in ds["joint"].values] if "joint" in ds.coords else list(JOINT_NAMES)
     for j, jname in enumerate(joint_names):
         ax = axes[panel]
         panel += 1
@@ -415,9 +416,7 @@ def make_figures(dataset: str | Path, planes: list[str], sample_figures: list[st
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.datafigures",
-                                     description=__doc__.split("\n\n")[0])
+    parser = cliutil.parser("python -m deepdraw.datafigures", __doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     figures = sub.add_parser("figures", help="sample figures per plane, distributions, animation")
     figures.add_argument("--dataset", required=True, help="dataset.zarr")
@@ -430,7 +429,7 @@ def main(argv=None) -> None:
     one.add_argument("--dataset", required=True, help="dataset.zarr")
     one.add_argument("--index", type=int, required=True, help="sample index")
     one.add_argument("--output", required=True, help="PNG")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     if args.command == "figures":
         make_figures(args.dataset, args.planes, args.samples, args.distributions, args.animation,
                      args.per_plane)

@@ -6,7 +6,6 @@ bounded by memory; only the per-sample metadata needed for the split is read up 
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from collections import Counter
@@ -14,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from deepdraw import __version__
+from deepdraw import __version__, cliutil
+from deepdraw.contract import SPLIT_CODES, SPLIT_FLAGS, SPLITS
 from deepdraw.io import atomic_path, open_zarr, rng_for, sample_chunk_encoding, to_zarr
 from deepdraw.provenance import git_commit
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
 SAMPLE_CHUNK = 256
 
 
@@ -55,10 +54,10 @@ def assign_split(label: np.ndarray, plane: np.ndarray, source_split: np.ndarray,
         test = source_split == 1
     else:
         test = stratified_pick(groups, settings["test_fraction"], rng)
-    split = np.where(test, 2, 0).astype(np.int8)
+    split = np.where(test, SPLIT_CODES["test"], SPLIT_CODES["train"]).astype(np.int8)
     rest = np.flatnonzero(~test)
     validation = stratified_pick(groups[rest], settings["validation_fraction"], rng)
-    split[rest[validation]] = 1
+    split[rest[validation]] = SPLIT_CODES["validation"]
     return split
 
 
@@ -93,6 +92,7 @@ def build_dataset(shard_paths: list[str], characters_path: str, output: str, set
         "deepdraw_version": __version__,
         "seed": seed,
         "muscle_backend": shards[0].attrs["muscle_backend"],
+        "latents": shards[0].attrs.get("latents", "unknown"),
         "n_rejected": json.dumps(dict(sorted(rejected.items()))),
         "split_by": settings["by"],
         "n_samples": {name: int((split == code).sum()) for code, name in enumerate(SPLITS)},
@@ -104,8 +104,7 @@ def build_dataset(shard_paths: list[str], characters_path: str, output: str, set
         start = 0
         for i, shard in enumerate(shards):
             n = shard.sizes["sample"]
-            shard = shard.assign(split=("sample", split[start : start + n], {
-                "flag_values": [0, 1, 2], "flag_meanings": " ".join(SPLITS)}))
+            shard = shard.assign(split=("sample", split[start : start + n], SPLIT_FLAGS))
             start += n
             # appending rewrites the store's attributes with the shard's: give each the dataset's
             shard.attrs = attrs
@@ -131,8 +130,7 @@ def _bias_summary(shard_paths: list[str]) -> dict | None:
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.dataset", description=__doc__)
+    parser = cliutil.parser("python -m deepdraw.dataset", __doc__)
     parser.add_argument("--shards", nargs="+", required=True)
     parser.add_argument("--characters", required=True)
     parser.add_argument("--split", required=True, help="the config's split section, JSON")
@@ -141,7 +139,7 @@ def main(argv=None) -> None:
     parser.add_argument("--config", default="{}",
                         help="the resolved settings the dataset is made from, JSON")
     parser.add_argument("--output", required=True)
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     build_dataset(args.shards, args.characters, args.output, json.loads(args.split), args.seed,
                   args.config_hash, json.loads(args.config))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import warnings
@@ -82,12 +81,6 @@ def open_zarr(path: str | os.PathLike):
         raise FileNotFoundError(f"{path}: zarr store not found; run the rule that makes it first")
     # chunks=None: plain lazily indexed numpy arrays (no dask dependency)
     return xr.open_zarr(path, consolidated=True, chunks=None)
-
-
-def stable_hash(obj) -> str:
-    """sha256 (hex, 16 chars) of a JSON-serialisable object, independent of key order."""
-    text = json.dumps(obj, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def rng_for(seed: int, *keys: str | int) -> np.random.Generator:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from deepdraw.augmentation import PLANE_TO_WORLD, PLANES
+from deepdraw.contract import DT, PLANE_TO_WORLD, PLANES
 
 #: Variables the dataset must provide for the tuning analysis.
 REQUIRED = ("hand", "plane", "onset", "duration", "label")
@@ -125,7 +125,7 @@ def load_kinematics(dataset: xr.Dataset, samples: np.ndarray) -> xr.Dataset:
     samples = np.asarray(samples)
     sub = dataset.isel(sample=samples)
     time = dataset["time"].values
-    dt = float(time[1] - time[0]) if len(time) > 1 else 0.015
+    dt = float(time[1] - time[0]) if len(time) > 1 else DT
     hand = sub["hand"].values
     plane = sub["plane"].values.astype(int)
     features = kinematic_features(hand, plane, dt)

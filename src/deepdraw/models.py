@@ -40,16 +40,16 @@ input steps that step covers; a final inverted normalisation returns physical un
 from __future__ import annotations
 
 import math
-import re
 
 import keras
 import numpy as np
 from keras import layers
 
+from deepdraw import cliutil
+from deepdraw.contract import BLOCK_PATTERN, INPUT_SHAPE, LETTERS
+
 FAMILIES = ("spatial_temporal", "spatiotemporal", "recurrent")
 TASKS = ("recognition", "position", "position_velocity")
-INPUT_SHAPE = (25, 320, 2)
-BLOCK_PATTERN = re.compile(r"^(spatial|temporal|spatiotemporal|recurrent)(\d+)$")
 
 _KEYS = {
     "spatial_temporal": {"spatial_filters", "spatial_kernel", "spatial_stride", "temporal_filters",
@@ -271,7 +271,7 @@ def position_error_cm(y_true, y_pred):
     return keras.ops.sqrt(keras.ops.sum(keras.ops.square(diff), axis=-1))
 
 
-def build_model(arch: dict, task: str = "recognition", *, n_classes: int = 20,
+def build_model(arch: dict, task: str = "recognition", *, n_classes: int = len(LETTERS),
                 input_shape: tuple[int, int, int] = INPUT_SHAPE,
                 input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None,
                 target_mean: np.ndarray | None = None, target_std: np.ndarray | None = None,
@@ -389,44 +389,15 @@ def hidden_layers(model: keras.Model) -> list[str]:
     return [layer.name for layer in model.layers if BLOCK_PATTERN.match(layer.name)]
 
 
-def layer_geometry(model: keras.Model) -> dict[str, dict[str, int]]:
-    """Shape of every block output and its alignment to input time.
-
-    Returns
-    -------
-    dict
-        ``{block: {"time_stride", "time_steps", "space", "channels"}}``: output step ``j`` of a
-        block is centred on input step ``j * time_stride`` ('same' padding); ``space`` is the
-        number of muscle rows left (1 for LSTM layers).
-    """
-    geometry, stride = {}, 1
-    for name in hidden_layers(model):
-        layer = model.get_layer(name)
-        shape = layer.output.shape
-        conv_name = f"{name}_conv"
-        if any(lay.name == conv_name for lay in model.layers):
-            stride *= int(model.get_layer(conv_name).strides[1])
-        if len(shape) == 4:
-            space, steps, channels = shape[1], shape[2], shape[3]
-        else:
-            space, steps, channels = 1, shape[1], shape[2]
-        geometry[name] = {"time_stride": stride, "time_steps": int(steps), "space": int(space),
-                          "channels": int(channels)}
-    return geometry
-
-
 def main(argv: list[str] | None = None) -> None:
     """CLI: print a sweep of architectures as a YAML list for ``training.architectures``."""
-    import argparse
-
     import yaml
 
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.models",
-                                     description="Draw architectures from the study's search space")
+    parser = cliutil.parser("python -m deepdraw.models", "Draw architectures from the study's search space")
     parser.add_argument("--per-family", type=int, required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     sweep = [arch for family in args.families
              for arch in sample_architectures(family, args.per_family, args.seed)]
     print(yaml.safe_dump(sweep, sort_keys=False, default_flow_style=None), end="")

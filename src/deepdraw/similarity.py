@@ -15,7 +15,6 @@ ideal observer's: 0 within a class, 1 across classes).
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from deepdraw import cliutil
 from deepdraw.activations import read_layers
 from deepdraw.io import open_zarr
 from deepdraw.kinematics import load_kinematics
@@ -147,15 +147,13 @@ def compare(activation_paths: list[str], dataset_path: str) -> tuple[pd.DataFram
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.similarity", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cliutil.parser("python -m deepdraw.similarity", __doc__)
     parser.add_argument("--activations", nargs="+", required=True,
                         help="activation stores .../{task}/{architecture}/{instance}.zarr")
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--cka", required=True, help="output: layer x layer CKA table (.csv)")
     parser.add_argument("--targets", required=True, help="output: layer vs input/kinematics/label (.csv)")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     cka, targets = compare(args.activations, args.dataset)
     log.info("%d layer pairs, %d layer-target comparisons", len(cka), len(targets))
     write_table(cka, args.cka)

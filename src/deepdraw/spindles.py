@@ -3,16 +3,14 @@
 The network input of the study is two channels per muscle and step: muscle fibre length (mm)
 and its time derivative (mm/s, ``np.gradient`` with dt = 15 ms), as written by the authors'
 ``dataset/ModifyInputRepresentations.ipynb`` (``spindle_info``) and read by their training
-code (input (batch, 25, 320, 2)). The earlier Prochazka-style primary-afferent rate is kept
-as :func:`primary_afferent_rate` for comparison only.
+code (input (batch, 25, 320, 2)).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-DT = 0.015  # s per step ("66.7 Hz"): the step the original assumes for every trajectory step
-N_STEPS = 320  # window length in steps
+from deepdraw.contract import DT, WINDOW_STEPS as N_STEPS  # noqa: F401 (re-exported)
 
 
 def _valid_std(x: np.ndarray) -> np.ndarray:
@@ -160,14 +158,3 @@ def spindle_inputs(lengths: np.ndarray, dt: float = DT, out: np.ndarray | None =
     velocity[..., -1] = (lengths[..., -1] - lengths[..., -2]) / dt
     return out
 
-
-def primary_afferent_rate(stretch: np.ndarray, velocity: np.ndarray) -> np.ndarray:
-    """Prochazka & Gorassini (1998)-style primary-afferent rate, without its offset.
-
-    ``2 * stretch + 4.3 * sign(v) * |v| ** 0.6``, stretch in mm (length minus a reference
-    length), velocity in mm/s; result in spikes/s relative to the resting rate. Not the
-    network input of the article (see the module docstring).
-    """
-    stretch = np.asarray(stretch, dtype=float)
-    velocity = np.asarray(velocity, dtype=float)
-    return 2.0 * stretch + 4.3 * np.sign(velocity) * np.abs(velocity) ** 0.6

@@ -22,12 +22,11 @@ The shipped ``pcr_startingpoints.hdf5`` holds ``horizontal`` (539 x 3) and ``ver
 point is solved once by :func:`deepdraw.arm.inverse_kinematics` (a global search over the
 postures that put the hand on the point, so reachability does not depend on an initial guess).
 
-CLI: ``python -m deepdraw.startpoints recompute --out PATH [--spacing CM] [--plane ...]``.
+CLI: ``python -m deepdraw.startpoints recompute --output PATH [--spacing CM] [--plane ...]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -38,13 +37,10 @@ import h5py
 import numpy as np
 from numpy.typing import ArrayLike
 
-from deepdraw import arm
+from deepdraw import arm, cliutil
+from deepdraw.contract import IN_PLANE_AXES, PLANES
 from deepdraw.io import atomic_path
 
-PLANES = ("horizontal", "vertical")
-# world axis held constant in each plane, and the two in-plane axes
-PLANE_AXIS = {"horizontal": 2, "vertical": 0}
-IN_PLANE_AXES = {"horizontal": (0, 1), "vertical": (1, 2)}
 WORKSPACE_BOUNDS_CM = ((0.0, 60.0), (-60.0, 30.0), (-60.0, 30.0))  # world x, y, z
 MAX_ERROR_CM = 1e-2
 FINE_OFFSETS_CM = np.arange(-7.0, 8.0)  # 15 points, 1 cm apart
@@ -195,22 +191,21 @@ def write_start_points(points: dict[str, np.ndarray], path: str | Path, attrs: d
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.startpoints", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cliutil.parser("python -m deepdraw.startpoints", __doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("recompute", help="grid search for reachable start points")
-    rec.add_argument("--out", required=True, help="output hdf5 path")
+    rec.add_argument("--output", required=True, help="output hdf5 path")
     rec.add_argument("--spacing", type=float, default=3.0, help="workspace grid spacing, cm")
     rec.add_argument("--plane", choices=PLANES, action="append",
                      help="plane(s) to compute (default: both)")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     planes = tuple(args.plane) if args.plane else PLANES
     t0 = time.perf_counter()
     points = recompute(args.spacing, planes)
-    write_start_points(points, args.out, {"spacing_cm": args.spacing,
+    write_start_points(points, args.output, {"spacing_cm": args.spacing,
                                           "max_error_cm": MAX_ERROR_CM,
                                           "created_by": "deepdraw.startpoints recompute"})
-    print(json.dumps({"out": str(args.out), "seconds": round(time.perf_counter() - t0, 1),
+    print(json.dumps({"output": str(args.output), "seconds": round(time.perf_counter() - t0, 1),
                       **{p: len(v) for p, v in points.items()}}))
     return 0
 

@@ -8,13 +8,15 @@ out, and an unreadable one is named instead of failing.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 from pathlib import Path
 
-CHANCE_RECOGNITION = 1 / 20
+from deepdraw import cliutil
+from deepdraw.contract import LETTERS, is_trained
+
+CHANCE_RECOGNITION = 1 / len(LETTERS)
 
 
 def _read_csv(path: Path):
@@ -27,7 +29,7 @@ def _trained_mask(table):
     """Boolean Series: trained models (``trained`` column, or the ``seedN`` instance name)."""
     if "trained" in table:
         return table["trained"].astype(str).str.lower().isin(["true", "1"])
-    return ~table["instance"].astype(str).str.startswith("untrained")
+    return table["instance"].map(is_trained).astype(bool)
 
 
 def _model_lines(run: Path) -> list[str]:
@@ -163,9 +165,9 @@ def print_run_summary(run_dir: str | Path, file=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="deepdraw summary", description=__doc__.splitlines()[0])
+    parser = cliutil.parser("deepdraw summary", __doc__.splitlines()[0])
     parser.add_argument("run", help="results/<run>")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     if not Path(args.run).is_dir():
         raise FileNotFoundError(f"{args.run}: run directory not found (give results/<run>)")
     print_run_summary(args.run)

@@ -14,13 +14,14 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
 
 import numpy as np
 
+from deepdraw import cliutil
+from deepdraw.contract import SPLIT_CODES
 from deepdraw.io import atomic_path, open_zarr, rng_for
 
 log = logging.getLogger(__name__)
@@ -135,8 +136,8 @@ def svm_baseline(dataset, settings: dict, seed: int, results, summary, figure):
     labels, split = ds["label"].values.astype(int), ds["split"].values
     letters = ds["label"].attrs.get("letters", "")
     rng = rng_for(seed, "svm")
-    train_idx = subsample(labels, np.flatnonzero(split != 2), opts["max_train_per_class"], rng)
-    test_idx = subsample(labels, np.flatnonzero(split == 2), opts["max_test_per_class"], rng)
+    train_idx = subsample(labels, np.flatnonzero(split != SPLIT_CODES["test"]), opts["max_train_per_class"], rng)
+    test_idx = subsample(labels, np.flatnonzero(split == SPLIT_CODES["test"]), opts["max_test_per_class"], rng)
     rows, summaries = [], []
     for name in opts["representations"]:
         start = time.perf_counter()
@@ -197,16 +198,14 @@ def plot(table, figure) -> None:
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.svm", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cliutil.parser("python -m deepdraw.svm", __doc__)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--settings", default="{}", help="the config's svm section, JSON")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", required=True)
     parser.add_argument("--summary", required=True)
     parser.add_argument("--figure", required=True)
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     svm_baseline(args.dataset, json.loads(args.settings), args.seed, args.results, args.summary,
                  args.figure)
 

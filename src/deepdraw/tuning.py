@@ -31,7 +31,6 @@ intervals, p-values, preferred direction with a delta-method interval) on the tu
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import warnings
@@ -42,7 +41,9 @@ import pandas as pd
 import scipy.linalg
 import scipy.stats
 
+from deepdraw import cliutil
 from deepdraw.activations import read_layers
+from deepdraw.contract import PLANES
 from deepdraw.io import atomic_path, open_zarr, rng_for
 from deepdraw.kinematics import load_kinematics, sample_at
 from deepdraw.stats import bonferroni, compare_groups
@@ -405,7 +406,7 @@ def label_scores(Y_train: np.ndarray, label_train: np.ndarray, Y_test: np.ndarra
 def _plane_fits(X, Y, rows, train, test, centre) -> pd.DataFrame:
     """Direction tuning fitted separately per plane, and each fit scored in the other plane."""
     out, fits, tests = {}, {}, {}
-    for code, name in enumerate(("horizontal", "vertical")):
+    for code, name in enumerate(PLANES):
         tr, te = train & (rows["plane"] == code), test & (rows["plane"] == code)
         tests[name] = (X[te], Responses(Y[te], centre))
         if tr.sum() <= X.shape[1] or te.sum() == 0:
@@ -653,9 +654,7 @@ def parse_instance(instance: str) -> tuple[bool, int]:
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.tuning", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cliutil.parser("python -m deepdraw.tuning", __doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="tuning table of one model")
     fit.add_argument("--activations", required=True)
@@ -670,7 +669,7 @@ def main(argv=None) -> None:
     summary.add_argument("--tables", nargs="+", required=True)
     summary.add_argument("--analysis", required=True)
     summary.add_argument("--output-dir", required=True)
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     settings = json.loads(args.analysis)
     if args.command == "fit":
         trained, instance_seed = parse_instance(args.instance)

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from deepdraw import cliutil
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.invariance",
-                                     description="plane invariance of preferred directions")
+    parser = cliutil.parser("python -m deepdraw.invariance", "plane invariance of preferred directions")
     sub = parser.add_subparsers(dest="command", required=True)
     plane = sub.add_parser("plane-set", help="held-out characters written on one plane")
     plane.add_argument("--characters", required=True, help="characters.zarr")
@@ -48,10 +49,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    args = _parser().parse_args(argv)
+    args = cliutil.parse_args(_parser(), argv)
     from deepdraw.io import write_zarr
-    from deepdraw.tuning import parse_instance, write_table
+    from deepdraw.contract import parse_instance
+    from deepdraw.tuning import write_table
 
     if args.command == "plane-set":
         from threadpoolctl import threadpool_limits
@@ -84,9 +85,9 @@ def main(argv=None) -> None:
         from deepdraw.invariance.fits import fit_planes
 
         settings = json.loads(args.analysis)
-        trained, seed = parse_instance(args.instance)
+        instance = parse_instance(args.instance)
         identity = {"task": args.task, "architecture": args.architecture, "instance": args.instance,
-                    "trained": trained, "seed": seed}
+                    "trained": instance.trained, "seed": instance.seed}
         table = fit_planes(args.activations, args.planes, settings, settings["invariance"], args.seed, identity)
         write_table(table, args.output)
     else:

@@ -25,14 +25,16 @@ import numpy as np
 import xarray as xr
 
 from deepdraw.characters import StoredCharacters
+from deepdraw.contract import PLANE_AXIS, PLANES, SPLIT_CODES, SPLIT_FLAGS
 from deepdraw.io import rng_for
 
 log = logging.getLogger(__name__)
 
-ORIENTATIONS = ("horizontal", "vertical")
-#: World axis that is constant on a plane of each orientation (0 = x, 2 = z).
-HEIGHT_AXIS = {"horizontal": 2, "vertical": 0}
-HEIGHT_NAME = {"horizontal": "z", "vertical": "x"}
+#: Plane orientations, in the dataset's code order (0 horizontal, 1 vertical).
+ORIENTATIONS = PLANES
+#: World axis that is constant on a plane of each orientation (horizontal 2 = z, vertical 0 = x).
+HEIGHT_AXIS = PLANE_AXIS
+HEIGHT_NAME = {plane: "xyz"[axis] for plane, axis in PLANE_AXIS.items()}
 #: The study's parallel planes (cm) and central plane of each orientation
 #: (amathislab/DeepDraw, single_cell/generalization.py): z = -45..30 and x = 6..54, every 3 cm.
 STUDY_HEIGHTS = {"horizontal": tuple(range(-45, 31, 3)), "vertical": tuple(range(6, 55, 3))}
@@ -149,8 +151,7 @@ def generate_plane_set(characters: StoredCharacters, start_points: np.ndarray, o
     n = shard.sizes["sample"]
     shard["source_index"] = ("sample", rows[shard["source_index"].values].astype(np.int32),
                              shard["source_index"].attrs)
-    shard["split"] = ("sample", np.full(n, 2, dtype=np.int8),
-                      {"flag_values": [0, 1, 2], "flag_meanings": "train validation test"})
+    shard["split"] = ("sample", np.full(n, SPLIT_CODES["test"], dtype=np.int8), dict(SPLIT_FLAGS))
     shard["height"] = ("sample", np.full(n, height, dtype=np.float32),
                        {"units": "cm", "long_name": f"world {HEIGHT_NAME[orientation]} of the writing plane"})
     shard.attrs.update({"orientation": orientation, "height_cm": float(height),

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from deepdraw import cliutil
 from deepdraw.arm import JOINT_NAMES
 from deepdraw.muscles import report
 from deepdraw.muscles.opensim_backend import opensim_fiber_lengths
@@ -80,14 +81,14 @@ def fit(args) -> int:
               f"for {len(failing)} muscle(s): " + "; ".join(failing)
               + f"; report in {args.table}; surrogate not written", file=sys.stderr)
         return 1
-    surrogate.save(args.out)
+    surrogate.save(args.output)
     log.info("surrogate written to %s; worst held-out RMS %.4f mm, max %.4f mm over %d frames",
-             args.out, surrogate.info["worst_rms_mm"], surrogate.info["worst_max_mm"], len(held_q))
+             args.output, surrogate.info["worst_rms_mm"], surrogate.info["worst_max_mm"], len(held_q))
     return 0
 
 
 def _parse(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.muscles", description=__doc__)
+    parser = cliutil.parser("python -m deepdraw.muscles", __doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("derive", help="apply the configured wrap-object edits to the original model")
     d.add_argument("--original", required=True, help="original .osim")
@@ -104,7 +105,7 @@ def _parse(argv=None) -> argparse.Namespace:
     f.add_argument("--visited", required=True, help="postures the generator visits (.npz)")
     f.add_argument("--heldout", required=True, help="held-out movements scored on every frame (.npz)")
     f.add_argument("--model", required=True, help="OpenSim model (.osim)")
-    f.add_argument("--out", required=True, help="surrogate .npz (written only if within tolerance)")
+    f.add_argument("--output", required=True, help="surrogate .npz (written only if within tolerance)")
     f.add_argument("--max-rms", type=float, required=True, help="per-muscle held-out RMS limit (mm)")
     f.add_argument("--max-abs", type=float, required=True, help="per-muscle held-out max limit (mm)")
     f.add_argument("--step", type=float, required=True, help="shoulder grid spacing (deg)")
@@ -117,13 +118,12 @@ def _parse(argv=None) -> argparse.Namespace:
         p.add_argument("--processes", type=int, default=1, help="OpenSim worker processes")
         p.add_argument("--table", required=True, help="per-muscle CSV report")
         p.add_argument("--figure", required=True, help="PNG report")
-    return parser.parse_args(argv)
+    return cliutil.parse_args(parser, argv)
 
 
 def main(argv=None) -> int:
     from threadpoolctl import threadpool_limits
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = _parse(argv)
     with threadpool_limits(1):  # the OpenSim workers already use the granted cores
         return {"derive": derive, "validate": validate, "fit": fit}[args.command](args)

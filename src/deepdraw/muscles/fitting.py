@@ -128,7 +128,7 @@ def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
     sweep[:, both] -= at_reference[CROSSES_ELBOW][both]  # f already holds their reference part
 
     surrogate = MuscleSurrogate(CubicGrid(grid.start, grid.step, grid.values), elbow[0],
-                                elbow_step_deg, sweep, np.zeros((25, 2)), np.zeros((25, 2)),
+                                elbow_step_deg, sweep, np.zeros((len(MUSCLE_NAMES), 2)), np.zeros((len(MUSCLE_NAMES), 2)),
                                 sha256_of(model_path))
     # Fibre tables: equilibria at evaluated grid nodes x sweep angles.
     evaluated = np.flatnonzero(near)
@@ -155,7 +155,7 @@ def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
     fiber_q = np.concatenate(picks)
     fiber, mtu = np.moveaxis(opensim_lengths(fiber_q, model_path, "both", processes), 1, 0)
     size = len(fiber_q) + 2
-    mtu_knots, fiber_knots = np.empty((25, size)), np.empty((25, size))
+    mtu_knots, fiber_knots = np.empty((len(MUSCLE_NAMES), size)), np.empty((len(MUSCLE_NAMES), size))
     for m in range(len(MUSCLE_NAMES)):
         ok = np.isfinite(mtu[:, m]) & np.isfinite(fiber[:, m])
         if ok.sum() < 2:

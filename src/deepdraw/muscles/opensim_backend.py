@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from deepdraw.arm import JOINT_NAMES
+from deepdraw.cliutil import progress
 from deepdraw.muscles.anatomy import MUSCLE_NAMES
 
 
@@ -26,10 +27,7 @@ class OpenSimArm:
     """A loaded model with handles on the four arm coordinates and the 25 muscles."""
 
     def __init__(self, model_path: str | os.PathLike):
-        try:
-            import opensim
-        except ImportError as exc:  # pragma: no cover - opensim is a declared dependency
-            raise OpenSimModelError("the opensim package is required for the opensim backend") from exc
+        import opensim  # imported here: only this backend needs it, and it takes ~1 s to import
         path = Path(model_path)
         if not path.is_file():
             raise OpenSimModelError(f"OpenSim model file not found: {path}")
@@ -65,7 +63,10 @@ class OpenSimArm:
         NaN where OpenSim raises or returns a non-finite or non-positive value.
         """
         out = np.full((len(q_deg), 2, len(MUSCLE_NAMES)), np.nan)
-        for i, q in enumerate(np.radians(q_deg)):
+        frames = np.radians(q_deg)
+        # a progress bar only for long calls (the whole-movement checks of a shard, the fit)
+        for i, q in enumerate(progress(frames, desc="OpenSim frames", unit="frame",
+                                       disable=len(frames) < 1000)):
             if not np.all(np.isfinite(q)):
                 continue
             try:
@@ -133,7 +134,8 @@ def opensim_lengths(q, model_path: str | os.PathLike, kind: str = "fiber", proce
     tasks = [(q[i:i + chunk], kind) for i in range(0, len(q), chunk)]
     with ProcessPoolExecutor(processes, initializer=_init_worker,
                              initargs=(str(model_path),)) as pool:
-        return np.concatenate(list(pool.map(_worker_chunk, tasks)))
+        return np.concatenate(list(progress(pool.map(_worker_chunk, tasks), total=len(tasks),
+                                            desc="OpenSim frames", unit="chunk")))
 
 
 def opensim_fiber_lengths(q, model_path: str | os.PathLike, processes: int = 1) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 
 from deepdraw.io import atomic_path
 from deepdraw.muscles.anatomy import MUSCLE_NAMES
-from deepdraw.spindles import DT as STEP_S  # s between frames of a movement
+from deepdraw.contract import DT as STEP_S  # s between frames of a movement
 
 
 def write_table(path, rows: list[dict]) -> None:

@@ -72,7 +72,7 @@ def compare_models(original: np.ndarray, derived: np.ndarray, trajectory: np.nda
         moved = np.zeros((len(ids), lengths.shape[1]), dtype=bool)
         np.logical_or.at(moved, inverse, jump)
         summaries[label] = (step, anomaly, jump, moved)
-    step_o, anomaly_o, jump_o, moved_o = summaries["original"]
+    step_o, anomaly_o, _, moved_o = summaries["original"]
     step_d, anomaly_d, jump_d, moved_d = summaries["derived"]
     with np.errstate(invalid="ignore"):
         physiological = (original >= MIN_FIBER_MM) & (original <= MAX_FIBER_MM)

@@ -22,13 +22,13 @@ Command line: ``python -m deepdraw.report --summary-dir ... --units ... --cka ..
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
 import pandas as pd
 
+from deepdraw import cliutil
 from deepdraw.invariance.summary import plot_deviation_curves
 from deepdraw.io import atomic_path
 from deepdraw.report.comparison import COLUMNS as STUDY_COLUMNS
@@ -178,8 +178,7 @@ def build_report(summary_dir: str, unit_tables: list[str], cka_path: str, target
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.report", description=__doc__.split("\n\n")[0])
+    parser = cliutil.parser("python -m deepdraw.report", __doc__.split("\n\n")[0])
     parser.add_argument("--summary-dir", required=True, help="folder of the tuning summary CSVs")
     parser.add_argument("--units", nargs="+", required=True, help="per-model unit tables (.parquet)")
     parser.add_argument("--cka", required=True, help="similarity/cka.csv")
@@ -198,7 +197,7 @@ def main(argv=None) -> None:
     parser.add_argument("--invariance-heights", help="invariance/heights.csv (deepdraw.invariance summarize)")
     parser.add_argument("--invariance-comparison", help="invariance/comparison.csv (deepdraw.invariance summarize)")
     parser.add_argument("--study", help="where to write study_comparison.csv (default: beside the figure folder)")
-    args = parser.parse_args(argv)
+    args = cliutil.parse_args(parser, argv)
     build_report(args.summary_dir, args.units, args.cka, args.targets, json.loads(args.analysis),
                  args.figure_dir, args.html, models_summary=args.models_summary, svm_summary=args.svm_summary,
                  histories=args.histories, data_figure_paths=args.data_figures, dataset=args.dataset,

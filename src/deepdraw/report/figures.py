@@ -13,6 +13,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from deepdraw.contract import parse_instance  # noqa: E402
 from deepdraw.io import atomic_path  # noqa: E402
 from deepdraw.report.labels import (FAMILY_LABELS, MIN_UNITS, N_CLASSES, TARGET_LABELS,  # noqa: E402
                                     TRAINED_STYLE, _ordered_tasks, encoding_label, layer_label,
@@ -102,7 +103,7 @@ def plot_learning_curves(histories: list[str], arch_labels: dict, path: Path) ->
         for k, (_, arch, instance, history) in enumerate(c for c in curves if c[0] == task):
             color = plt.cm.tab10.colors[k % 10]
             epochs = history["epoch"] + 1
-            name = f"{arch_labels.get(arch, arch)}, seed {instance.removeprefix('seed')}"
+            name = f"{arch_labels.get(arch, arch)}, seed {parse_instance(instance).seed}"
             if metric in history:
                 ax.plot(epochs, history[metric], color=color, marker="o", ms=3, label=f"{name}: training")
             if f"val_{metric}" in history and history[f"val_{metric}"].notna().any():

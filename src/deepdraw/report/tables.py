@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepdraw.contract import PLANES
 from deepdraw.report.labels import REPRESENTATION_LABELS, TARGET_LABELS, _readable, encoding_label
 
 
@@ -112,7 +113,7 @@ def dataset_facts(dataset_path: str | Path) -> pd.DataFrame:
     split_names = str(ds["split"].attrs.get("flag_meanings", "train validation test")).split()
     rows = [("samples", f"{ds.sizes['sample']}")]
     rows += [(f"samples, {name} plane", f"{int(np.sum(plane == code))}")
-             for code, name in enumerate(("horizontal", "vertical"))]
+             for code, name in enumerate(PLANES)]
     rows += [(f"samples, {name} split", f"{int(np.sum(split == code))}") for code, name in enumerate(split_names)]
     rows.append(("letters", " ".join(str(ds["label"].attrs.get("letters", "")))))
     split_by = ds.attrs.get("split_by")

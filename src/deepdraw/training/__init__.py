@@ -20,7 +20,7 @@ Command line::
         --seed S --output-dir DIR [--threads N] [--device auto|gpu|cpu]
     python -m deepdraw.training untrained --dataset D --task T --arch JSON --settings JSON \
         --seed S --output-dir DIR [--threads N] [--device auto|gpu|cpu]
-    python -m deepdraw.training summarise --metrics m1.json m2.json ... --table T.csv --figure F.png
+    python -m deepdraw.training summarize --metrics m1.json m2.json ... --table T.csv --figure F.png
 """
 
 from deepdraw.training.callbacks import make_clock, make_epoch_setter, make_state_keeper
@@ -29,9 +29,9 @@ from deepdraw.training.data import SPLITS, ZarrBatches
 from deepdraw.training.device import (DEVICES, PRECISIONS, configure_tensorflow, cuda_build,
                                       precision_policy, runtime_info, select_device)
 from deepdraw.training.fit import DEFAULTS, evaluate, save_model, train, untrained
-from deepdraw.training.summary import summarise, test_score
+from deepdraw.training.summary import summarize
 
 __all__ = ["DEFAULTS", "DEVICES", "PRECISIONS", "SPLITS", "ZarrBatches", "configure_tensorflow",
            "cuda_build", "evaluate", "main", "make_clock", "make_epoch_setter",
            "make_state_keeper", "precision_policy", "runtime_info", "save_model",
-           "select_device", "summarise", "test_score", "train", "untrained"]
+           "select_device", "summarize", "train", "untrained"]

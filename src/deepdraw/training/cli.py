@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
+
+from deepdraw import cliutil
 
 
 def main(argv=None) -> None:
     import deepdraw.training as package
     from deepdraw.training.device import DEVICES
     from deepdraw.training.fit import train, untrained
-    from deepdraw.training.summary import summarise
+    from deepdraw.training.summary import summarize
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m deepdraw.training",
-                                     description=package.__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cliutil.parser("python -m deepdraw.training", package.__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("train", "untrained"):
         p = sub.add_parser(name)
@@ -30,14 +27,14 @@ def main(argv=None) -> None:
         p.add_argument("--device", choices=DEVICES, default=None,
                        help="overrides the settings' device; the workflow passes 'gpu' for jobs"
                             " that hold a GPU")
-    p = sub.add_parser("summarise")
+    p = sub.add_parser("summarize")
     p.add_argument("--metrics", nargs="+", required=True)
     p.add_argument("--table", required=True)
     p.add_argument("--figure", required=True)
     p.add_argument("--times", help="CSV of training times (wall clock)")
-    args = parser.parse_args(argv)
-    if args.command == "summarise":
-        summarise(args.metrics, args.table, args.figure, args.times)
+    args = cliutil.parse_args(parser, argv)
+    if args.command == "summarize":
+        summarize(args.metrics, args.table, args.figure, args.times)
         return
     func = train if args.command == "train" else untrained
     func(args.dataset, args.task, json.loads(args.arch), json.loads(args.settings), args.seed,

@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from deepdraw.contract import SPLIT_CODES as SPLITS
 from deepdraw.io import open_zarr, rng_for
 
 log = logging.getLogger(__name__)
 
-SPLITS = {"train": 0, "validation": 1, "test": 2}
 CACHE_MODES = ("auto", "true", "false")
 
 

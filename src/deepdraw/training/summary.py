@@ -5,18 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from deepdraw.contract import LETTERS
 from deepdraw.io import atomic_path
 
 
-def test_score(metrics: dict) -> tuple[str, float]:
-    """The headline test metric of a model: accuracy (recognition) or position error (cm)."""
-    test = metrics["test"]
-    if "accuracy" in test:
-        return "test_accuracy", test["accuracy"]
-    return "test_position_error_cm", test["position_error_cm"]
-
-
-def summarise(metric_files: list, table, figure, times=None) -> "pd.DataFrame":
+def summarize(metric_files: list, table, figure, times=None) -> "pd.DataFrame":
     """Table of all models (one row each) and test performance vs depth per family.
 
     Parameters
@@ -81,7 +74,7 @@ def summarise(metric_files: list, table, figure, times=None) -> "pd.DataFrame":
                     ax.scatter(g["n_layers"], g[column], marker=marker, color=f"C{i}",
                                label=f"{family}{'' if trained else ' (untrained)'}")
         if task == "recognition":
-            ax.axhline(1 / 20, color="grey", lw=0.8, ls=":")
+            ax.axhline(1 / len(LETTERS), color="grey", lw=0.8, ls=":")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set(title=task, xlabel="number of layers",
                ylabel="test accuracy" if task == "recognition" else "test position error (cm)")

@@ -1,0 +1,3 @@
+from deepdraw.generation.cli import main
+
+main()
