@@ -70,8 +70,9 @@ def main(argv=None) -> None:
                                       invariance["samples_per_height"], json.loads(args.generation), args.seed,
                                       length_model, nan_reason)
         off = hand_off_plane(data)
-        logging.info("%s plane at %g cm: %d samples, largest distance of a hand from its plane %.2g cm",
-                     args.orientation, args.height, data.sizes["sample"], float(off.max()) if len(off) else 0.0)
+        logging.getLogger("deepdraw.invariance").info(
+            "%s plane at %g cm: %d samples, largest distance of a hand from its plane %.2g cm",
+            args.orientation, args.height, data.sizes["sample"], float(off.max()) if len(off) else 0.0)
         data.attrs["n_rejected"] = json.dumps(data.attrs["n_rejected"])
         write_zarr(data, args.output, sample_chunk=256)
     elif args.command == "gather":
