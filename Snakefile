@@ -10,6 +10,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/common_invariance.smk"
 include: "rules/characters.smk"
 include: "rules/startpoints.smk"
 include: "rules/muscles.smk"

@@ -2,6 +2,8 @@ wildcard_constraints:
     task=r"[A-Za-z0-9_]+",
     arch=r"[A-Za-z0-9_.-]+",
     instance=INSTANCE_WILDCARD,
+    orientation=PLANE_WILDCARD,
+    height=r"-?\d+(\.\d+)?",
 
 
 rule activations:
@@ -168,6 +170,131 @@ rule tsne:
         " --figure {output.figure:q} --table {output.table:q} > {log:q} 2>&1"
 
 
+rule invariance_set:
+    input:
+        characters=f"{RUN}/characters.zarr",
+        start_points=config["generation"]["start_points"],
+        surrogate=surrogate_file(),
+        model=muscle_model(),
+    output:
+        directory(f"{INVARIANCE}/sets/{{orientation}}/{{height}}.zarr"),
+    log:
+        f"{RUN}/logs/invariance_set/{{orientation}}/{{height}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/invariance_set/{{orientation}}/{{height}}.tsv"
+    conda:
+        "../envs/generation.yaml"
+    resources:
+        mem_mb=invariance_set_mem_mb(),
+    params:
+        generation=settings("generation", SHARD_KEYS),
+        invariance=lambda wildcards: json.dumps(invariance_settings(), sort_keys=True),
+        backend=config["muscles"]["backend"],
+        surrogate=lambda wildcards, input: (
+            f"--surrogate '{input.surrogate}'" if input.surrogate else ""
+        ),
+        seed=config["seed"],
+        # the registered augmentation latents, as for the shards: registering one remakes the sets
+        latents=describe_latents(),
+    shell:
+        "python -m deepdraw.invariance plane-set --characters {input.characters:q}"
+        " --start-points {input.start_points:q} {params.surrogate} --model {input.model:q}"
+        " --backend {params.backend} --generation {params.generation:q}"
+        " --invariance {params.invariance:q} --orientation {wildcards.orientation}"
+        " --height {wildcards.height} --seed {params.seed} --output {output:q} > {log:q} 2>&1"
+
+
+rule invariance_planes:
+    input:
+        invariance_sets(),
+    output:
+        directory(f"{INVARIANCE}/planes.zarr"),
+    log:
+        f"{RUN}/logs/invariance_planes.log",
+    benchmark:
+        f"{RUN}/benchmarks/invariance_planes.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m deepdraw.invariance gather --sets {input:q} --output {output:q} > {log:q} 2>&1"
+
+
+rule invariance_activations:
+    input:
+        model=f"{RUN}/models/{{task}}/{{arch}}/{{instance}}/model.keras",
+        planes=f"{INVARIANCE}/planes.zarr",
+    output:
+        directory(f"{INVARIANCE}/activations/{{task}}/{{arch}}/{{instance}}.zarr"),
+    log:
+        f"{RUN}/logs/invariance_activations/{{task}}/{{arch}}/{{instance}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/invariance_activations/{{task}}/{{arch}}/{{instance}}.tsv"
+    conda:
+        # needs Keras to run the model
+        "../envs/training.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        analysis=lambda wildcards: invariance_readout(),
+        seed=config["seed"],
+    shell:
+        "python -m deepdraw.activations --model {input.model:q} --dataset {input.planes:q}"
+        " --analysis {params.analysis:q} --seed {params.seed} --output {output:q} > {log:q} 2>&1"
+
+
+rule invariance_fit:
+    input:
+        activations=f"{INVARIANCE}/activations/{{task}}/{{arch}}/{{instance}}.zarr",
+        planes=f"{INVARIANCE}/planes.zarr",
+    output:
+        f"{INVARIANCE}/units/{{task}}/{{arch}}/{{instance}}.parquet",
+    log:
+        f"{RUN}/logs/invariance_fit/{{task}}/{{arch}}/{{instance}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/invariance_fit/{{task}}/{{arch}}/{{instance}}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        analysis=settings("analysis", INVARIANCE_KEYS),
+        seed=config["seed"],
+    shell:
+        "python -m deepdraw.invariance fit --activations {input.activations:q}"
+        " --planes {input.planes:q} --analysis {params.analysis:q} --seed {params.seed}"
+        " --task {wildcards.task} --architecture {wildcards.arch}"
+        " --instance {wildcards.instance} --output {output:q} > {log:q} 2>&1"
+
+
+rule invariance_summary:
+    input:
+        analysis_files(f"{INVARIANCE}/units/{{task}}/{{arch}}/{{instance}}.parquet"),
+    output:
+        heights=report(
+            f"{INVARIANCE}/heights.csv",
+            caption="../report/analysis_invariance_heights.rst",
+            category="Tuning",
+        ),
+        layers=f"{INVARIANCE}/layers.csv",
+        comparison=report(
+            f"{INVARIANCE}/comparison.csv",
+            caption="../report/analysis_invariance_heights.rst",
+            category="Tuning",
+        ),
+    log:
+        f"{RUN}/logs/invariance_summary.log",
+    benchmark:
+        f"{RUN}/benchmarks/invariance_summary.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        analysis=settings("analysis", INVARIANCE_KEYS),
+    shell:
+        "python -m deepdraw.invariance summarize --tables {input:q} --analysis {params.analysis:q}"
+        " --heights {output.heights:q} --layers {output.layers:q}"
+        " --comparison {output.comparison:q} > {log:q} 2>&1"
+
+
 rule analysis_report:
     input:
         summary=expand(f"{ANALYSIS}/summary/{{name}}.csv", name=SUMMARIES),
@@ -182,6 +309,8 @@ rule analysis_report:
         data_figures=data_figure_targets(),
         dataset=f"{RUN}/dataset.zarr",
         bias=f"{RUN}/dataset/bias_tests.csv",
+        invariance_heights=f"{INVARIANCE}/heights.csv",
+        invariance_comparison=f"{INVARIANCE}/comparison.csv",
     output:
         performance=report(
             f"{ANALYSIS}/figures/performance.png",
@@ -208,13 +337,18 @@ rule analysis_report:
             caption="../report/analysis_invariance.rst",
             category="Tuning",
         ),
+        invariance_heights=report(
+            f"{ANALYSIS}/figures/invariance_heights.png",
+            caption="../report/analysis_invariance_heights.rst",
+            category="Tuning",
+        ),
         cka=report(
             f"{ANALYSIS}/figures/cka.png",
             caption="../report/analysis_cka.rst",
             category="Similarity",
         ),
         study=report(
-            f"{ANALYSIS}/figures/study_comparison.csv",
+            f"{ANALYSIS}/study_comparison.csv",
             caption="../report/analysis_study.rst",
             category="Comparison with the study",
         ),
@@ -241,5 +375,6 @@ rule analysis_report:
         " --cka {input.cka:q} --targets {input.targets:q} --analysis {params.analysis:q}"
         " --models-summary {input.models:q} {params.svm:q} --histories {input.histories:q}"
         " --data-figures {input.data_figures:q} --dataset {input.dataset:q} --run {params.run:q}"
-        " --dataset-bias {input.bias:q}"
+        " --dataset-bias {input.bias:q} --invariance-heights {input.invariance_heights:q}"
+        " --invariance-comparison {input.invariance_comparison:q} --study {output.study:q}"
         " --figure-dir {params.figure_dir:q} --html {output.html:q} > {log:q} 2>&1"

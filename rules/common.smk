@@ -85,6 +85,13 @@ TSNE_KEYS = (
     "tsne_pca",
     "tsne_perplexity",
 )
+INVARIANCE_KEYS = (
+    "min_speed",
+    "max_rows",
+    "train_fraction",
+    "r2_threshold",
+    "invariance",
+)
 SUMMARY_KEYS = ("r2_threshold", "direction_bins")
 REPORT_KEYS = ("n_test_samples", "r2_threshold", "train_fraction", "direction_bins")
 # training options of a trained model (the sweep lists and threads are wildcards/resources)

@@ -207,17 +207,21 @@ def test_a_figure_with_nothing_to_draw_becomes_a_statement(tmp_path):
     assert page.sections["tuning"]["note"].startswith("No test of trained against untrained")
     for section in ("directions", "invariance"):
         assert page.sections[section]["img"] == 0
-        assert page.sections[section]["note"].startswith("No figure: too few")
+        assert "No figure: too few" in page.sections[section]["note"]
     assert (tmp_path / "fig" / "directions.png").exists()  # registered in snakemake --report
 
 
 def test_study_table_sets_our_numbers_beside_the_study(rendered, tmp_path_factory):
     _, page = rendered
     cells = page.text["td"]
-    assert "best recognition network, test accuracy" in cells
-    best = cells[cells.index("best recognition network, test accuracy") + 2]
-    assert best.startswith("0.800 (spatial-temporal, 4 layers")
-    assert "0.250" in cells  # the SVM's multiclass accuracy beside the study's ≈ 0.23
+    row = "best test accuracy, spatial-temporal family (character recognition)"
+    assert row in cells
+    start = cells.index(row)
+    assert cells[start + 1] == "0.989"  # the study's, from deepdraw.study
+    assert cells[start + 4] == "0.800"  # ours: the best trained spatial-temporal network
+    assert any("spatial-temporal, 4 layers" in c for c in cells[start + 5:start + 8])  # its name, in the note
+    assert "0.250" in cells  # the SVM's multiclass accuracy beside the study's 0.23
+    assert "0.866 ± 0.125" in cells
     assert not any("not transcribed" in c for c in cells)
 
 
@@ -278,8 +282,12 @@ def test_report_of_the_test_config_has_every_section(tmp_path):
     assert page.sections["dataset"]["img"] == 4
     for section in ("performance", "tuning", "similarity"):
         assert page.sections[section]["img"] >= 1, section
-    for section in ("directions", "invariance"):  # a figure, or a statement naming the counts
-        assert page.sections[section]["img"] == 1 or "(n=" in page.sections[section]["note"]
+    assert page.sections["directions"]["img"] == 1 or "(n=" in page.sections["directions"]["note"]
+    # the invariance section: the parallel-plane curves, and horizontal vs vertical or a statement
+    assert page.sections["invariance"]["img"] == 2 or "(n=" in page.sections["invariance"]["note"]
+    # the parallel-plane analysis always draws its deviation curves
+    assert page.sections["invariance"]["img"] >= 1
+    assert (workdir / "results/test/analysis/study_comparison.csv").exists()
 
 
 def test_an_unknown_data_figure_is_refused_by_name(tmp_path):
@@ -303,3 +311,47 @@ def test_many_networks_focus_on_the_best_of_each_family():
     assert chosen == {("recognition", "n8"), ("recognition", "n9"), ("position", "n8"), ("position", "n9")}
     few = set(sorted(pairs)[:3])
     assert report.focus_networks(few, models) == few
+
+
+def _plane_units(rng) -> pd.DataFrame:
+    """Per-plane direction fits of st_2x2 (3 trained, 3 untrained seeds): PDs turn ~10 deg (trained)
+    or ~60 deg (untrained) between the central and the other plane."""
+    rows = []
+    for trained, turn in ((True, 10.0), (False, 60.0)):
+        for seed in range(3):
+            shift = turn + rng.normal(0, 3)
+            for index, layer in enumerate(ARCHS["st_2x2"]):
+                for height in (0.0, 15.0):
+                    for unit in range(5):
+                        rows.append({"task": "recognition", "architecture": "st_2x2",
+                                     "instance": f"{'seed' if trained else 'untrained'}{seed}", "trained": trained,
+                                     "seed": seed, "layer": layer, "layer_index": index, "unit": unit,
+                                     "orientation": "horizontal", "height_cm": height, "central": height == 0.0,
+                                     "r2_test": 0.5, "tuned": True, "constant": False,
+                                     "pd_deg": (70.0 * unit + (shift if height else 0.0)) % 360,
+                                     "n_train_rows": 10, "n_test_rows": 3})
+    return pd.DataFrame(rows)
+
+
+def test_parallel_plane_invariance_gets_its_figure_table_and_study_row(tmp_path):
+    from deepdraw import invariance
+
+    tables = invariance.summarize(_plane_units(np.random.default_rng(3)), min_units=3)
+    for name in ("heights", "comparison"):
+        tables[name].to_csv(tmp_path / f"inv_{name}.csv", index=False)
+    tuned = {"st_2x2/seed0": 8, "st_2x2/untrained0": 0, "lstm_a/seed0": 6, "lstm_a/untrained0": 1}
+    html, page = render(tmp_path, tuned, invariance_heights=str(tmp_path / "inv_heights.csv"),
+                        invariance_comparison=str(tmp_path / "inv_comparison.csv"))
+    assert html.count("data:image/png;base64,") == len(report.FIGURES) + 2 + 1
+    assert (tmp_path / "fig" / "invariance_heights.png").exists()
+    assert "Parallel planes at several heights" in page.text["h3"]
+    assert any(c.startswith("paired t: t = ") for c in page.text["td"])
+    study = pd.read_csv(tmp_path / "study_comparison.csv")
+    assert list(study.columns) == ["result", "study_value", "study_source", "study_note", "ours_value",
+                                   "ours_statistic", "ours_n", "note"]
+    row = study[study["result"].str.startswith("mean |deviation| of preferred directions")].iloc[0]
+    assert row["ours_value"].startswith("horizontal: trained ")
+    assert "paired t per layer, Bonferroni p = " in row["ours_statistic"]
+    assert row["ours_n"] == "3 trained, 3 untrained instances"
+    # every study value comes from deepdraw.study, with its source
+    assert study["study_source"].notna().all() and (study["study_source"].str.len() > 10).all()

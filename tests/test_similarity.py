@@ -96,7 +96,7 @@ def test_report_embeds_every_figure_and_the_study_table(tmp_path):
     assert all((tmp_path / "fig" / f"{name}.png").exists() for name in drawn)
     assert page.count("data:image/png;base64,") + page.count("No figure: too few") == len(drawn)
     assert "beside the study" in page and "Rayleigh" in page
-    assert (tmp_path / "fig" / "study_comparison.csv").exists()
+    assert (tmp_path / "study_comparison.csv").exists()
 
 
 def test_cross_task_cka_compares_the_same_layer_of_trained_models_across_tasks(tmp_path):

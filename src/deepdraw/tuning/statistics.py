@@ -17,6 +17,8 @@ import pandas as pd
 import scipy.stats
 
 from deepdraw.activations import INPUT_LAYER
+from deepdraw.stats import bonferroni
+from deepdraw.stats import compare_groups as test_groups
 from deepdraw.tuning.fitting import preferred_direction
 
 
@@ -129,15 +131,8 @@ def compare_groups(frame: pd.DataFrame, value: str, extra: list[str]) -> pd.Data
                       "untrained_mean": control.mean(), "untrained_sd": control.std(),
                       "n_trained": len(trained), "n_untrained": len(control),
                       "test": "", "statistic": np.nan, "p_value": np.nan}
-            common = trained.index.intersection(control.index)
-            if layer == INPUT_LAYER:
-                pass
-            elif len(common) >= 2 and trained.loc[common].sub(control.loc[common]).std() > 0:
-                t = _quiet(scipy.stats.ttest_rel, trained.loc[common], control.loc[common])
-                record.update(test="paired t", statistic=t.statistic, p_value=t.pvalue)
-            elif len(trained) >= 2 and len(control) >= 2:
-                t = _quiet(scipy.stats.ttest_ind, trained, control, equal_var=False)
-                record.update(test="Welch t", statistic=t.statistic, p_value=t.pvalue)
-            record["p_bonferroni"] = min(record["p_value"] * n_layers, 1.0)
+            if layer != INPUT_LAYER:
+                record.update(test_groups(trained, control))
+            record["p_bonferroni"] = bonferroni(record["p_value"], n_layers)
             records.append(record)
     return pd.DataFrame(records)
