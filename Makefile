@@ -25,7 +25,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# deepdraw unlock: after a killed run, the same command finishes it (a stale lock is removed
+# unless a Snakemake runs in this directory; profiles/default reruns incomplete jobs)
 pipeline: $(STAMP)
+	deepdraw unlock
 	snakemake --cores $(CORES)
 
 test: $(STAMP)

@@ -4,6 +4,7 @@
     deepdraw models results/<run>                every model with its test metrics
     deepdraw config [my.yaml ...]                the resolved config, validated against the schema
     deepdraw summary results/<run>               where the report is, headline numbers
+    deepdraw unlock [snakemake args]             remove a killed run's lock (none running here)
 
 Subcommands live in :data:`COMMANDS`, a registry of ``name -> Command``; a command's function
 takes the argument list and returns an exit code. A module adds its own command with one
@@ -256,6 +257,8 @@ COMMANDS: dict[str, Command] = {
                       "deepdraw.cli:config_main"),
     "summary": Command("where a run's report is and its headline numbers",
                        "deepdraw.summary:main"),
+    "unlock": Command("remove a killed Snakemake's lock unless a Snakemake runs here",
+                      "deepdraw.recovery:unlock_main"),
 }
 
 
