@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -99,9 +100,9 @@ def test_recovery_after_sigkill_is_the_documented_command(reference_run, tmp_pat
     assert again.returncode != 0 and "--unlock" in again.stdout + again.stderr
     # README, "After a crash or preemption"
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert "snakemake --unlock && snakemake" in readme
+    assert "deepdraw unlock && snakemake" in readme
     recover = subprocess.run(
-        "snakemake --unlock --configfile config/test.yaml"
+        f"{sys.executable} -m deepdraw.cli unlock --configfile config/test.yaml"
         f" && snakemake --configfile config/test.yaml --cores 1 {DATASET}",
         shell=True, cwd=workdir, capture_output=True, text=True,
         env={**os.environ, "PYTHONHASHSEED": "0"})
