@@ -37,3 +37,16 @@ def test_log_level_sets_the_root_logger():
         logging.getLogger().setLevel(before)
     with pytest.raises(SystemExit):
         cliutil.parse_args(parser, ["--log-level", "LOUD"])
+
+
+@pytest.mark.parametrize("data", ["--dataset", "--planes"])
+def test_model_fit_flags_and_identity(data):
+    parser = cliutil.add_model_fit(cliutil.parser("test"), data=data)
+    args = parser.parse_args(["--activations", "a.zarr", data, "d.zarr", "--analysis", "{}", "--seed", "7",
+                              "--task", "recognition", "--architecture", "spatial_temporal",
+                              "--instance", "untrained3"])
+    assert args.seed == 7 and getattr(args, data[2:]) == "d.zarr"
+    assert cliutil.model_identity(args) == {"task": "recognition", "architecture": "spatial_temporal",
+                                            "instance": "untrained3", "trained": False, "seed": 3}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--activations", "a.zarr"])

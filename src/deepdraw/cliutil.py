@@ -58,3 +58,28 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     return args
+
+
+def add_model_fit(parser: argparse.ArgumentParser, data: str = "--dataset",
+                  data_help: str | None = None) -> argparse.ArgumentParser:
+    """Add the flags of a per-model analysis job: ``--activations``, the data store ``data``
+    (``--dataset``, or e.g. ``--planes``), ``--analysis``, ``--seed`` and the model's identity
+    ``--task``, ``--architecture``, ``--instance`` (read back with :func:`model_identity`)."""
+    parser.add_argument("--activations", required=True)
+    parser.add_argument(data, required=True, help=data_help)
+    parser.add_argument("--analysis", required=True, help="the config's analysis section, JSON")
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--architecture", required=True)
+    parser.add_argument("--instance", required=True, help="seedN or untrainedN")
+    return parser
+
+
+def model_identity(args: argparse.Namespace) -> dict:
+    """The columns naming one model in a per-model table, from the flags of :func:`add_model_fit`:
+    ``task``, ``architecture``, ``instance``, and from the instance ``trained`` and ``seed``."""
+    from deepdraw.contract import parse_instance
+
+    instance = parse_instance(args.instance)
+    return {"task": args.task, "architecture": args.architecture, "instance": args.instance,
+            "trained": instance.trained, "seed": instance.seed}

@@ -27,7 +27,7 @@ from deepdraw import cliutil
 from deepdraw.activations import layer_indices, read_layers
 from deepdraw.io import open_zarr, rng_for
 from deepdraw.kinematics import load_kinematics
-from deepdraw.tuning.layers import parse_instance, write_table
+from deepdraw.tuning.layers import write_table
 from deepdraw.tuning.rows import layer_rows, row_features, split_rows
 
 log = logging.getLogger(__name__)
@@ -118,22 +118,14 @@ def main(argv=None) -> None:
     parser = cliutil.parser("python -m deepdraw.decoding", __doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="decoding table of one model")
-    fit.add_argument("--activations", required=True)
-    fit.add_argument("--dataset", required=True)
-    fit.add_argument("--analysis", required=True, help="the config's analysis section, JSON")
-    fit.add_argument("--seed", type=int, required=True)
-    fit.add_argument("--task", required=True)
-    fit.add_argument("--architecture", required=True)
-    fit.add_argument("--instance", required=True, help="seedN or untrainedN")
+    cliutil.add_model_fit(fit)
     fit.add_argument("--output", required=True, help="decoding table (.csv)")
     combine = sub.add_parser("combine", help="one table of the per-model decoding tables")
     combine.add_argument("--tables", nargs="+", required=True)
     combine.add_argument("--output", required=True)
     args = cliutil.parse_args(parser, argv)
     if args.command == "fit":
-        trained, instance_seed = parse_instance(args.instance)
-        identity = {"task": args.task, "architecture": args.architecture, "instance": args.instance,
-                    "trained": trained, "seed": instance_seed}
+        identity = cliutil.model_identity(args)
         table = decode_model(args.activations, args.dataset, json.loads(args.analysis), args.seed, identity)
         write_table(table, args.output)
     else:

@@ -24,7 +24,7 @@ from deepdraw import cliutil
 from deepdraw.activations import layer_indices, read_layers
 from deepdraw.contract import PLANES
 from deepdraw.io import atomic_path, open_zarr, rng_for
-from deepdraw.tuning.layers import parse_instance, write_table
+from deepdraw.tuning.layers import write_table
 
 log = logging.getLogger(__name__)
 
@@ -118,19 +118,11 @@ def plot(table: pd.DataFrame, path: str, title: str) -> None:
 
 def main(argv=None) -> None:
     parser = cliutil.parser("python -m deepdraw.tsne", __doc__)
-    parser.add_argument("--activations", required=True)
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--analysis", required=True, help="the config's analysis section, JSON")
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--task", required=True)
-    parser.add_argument("--architecture", required=True)
-    parser.add_argument("--instance", required=True, help="seedN or untrainedN")
+    cliutil.add_model_fit(parser)
     parser.add_argument("--figure", required=True, help="output .png")
     parser.add_argument("--table", required=True, help="output: embedding per layer (.csv)")
     args = cliutil.parse_args(parser, argv)
-    trained, instance_seed = parse_instance(args.instance)
-    identity = {"task": args.task, "architecture": args.architecture, "instance": args.instance,
-                "trained": trained, "seed": instance_seed}
+    identity = cliutil.model_identity(args)
     table = tsne_model(args.activations, args.dataset, json.loads(args.analysis), args.seed, identity)
     write_table(table, args.table)
     plot(table, args.figure, f"{args.task} / {args.architecture} / {args.instance}")

@@ -31,13 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     gather.add_argument("--sets", nargs="+", required=True)
     gather.add_argument("--output", required=True)
     fit = sub.add_parser("fit", help="per-plane direction tuning of one network instance")
-    fit.add_argument("--activations", required=True)
-    fit.add_argument("--planes", required=True, help="the gathered plane store")
-    fit.add_argument("--analysis", required=True, help="the config's analysis section, JSON")
-    fit.add_argument("--seed", type=int, required=True)
-    fit.add_argument("--task", required=True)
-    fit.add_argument("--architecture", required=True)
-    fit.add_argument("--instance", required=True, help="seedN or untrainedN")
+    cliutil.add_model_fit(fit, data="--planes", data_help="the gathered plane store")
     fit.add_argument("--output", required=True, help="unit table (.parquet)")
     summary = sub.add_parser("summarize", help="deviations per layer and height, trained vs untrained")
     summary.add_argument("--tables", nargs="+", required=True)
@@ -51,7 +45,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     args = cliutil.parse_args(_parser(), argv)
     from deepdraw.io import write_zarr
-    from deepdraw.contract import parse_instance
     from deepdraw.tuning import write_table
 
     if args.command == "plane-set":
@@ -86,9 +79,7 @@ def main(argv=None) -> None:
         from deepdraw.invariance.fits import fit_planes
 
         settings = json.loads(args.analysis)
-        instance = parse_instance(args.instance)
-        identity = {"task": args.task, "architecture": args.architecture, "instance": args.instance,
-                    "trained": instance.trained, "seed": instance.seed}
+        identity = cliutil.model_identity(args)
         table = fit_planes(args.activations, args.planes, settings, settings["invariance"], args.seed, identity)
         write_table(table, args.output)
     else:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from deepdraw import cliutil
-from deepdraw.tuning.layers import parse_instance, tune_model, write_table
+from deepdraw.tuning.layers import tune_model, write_table
 from deepdraw.tuning.summary import summarize
 
 
@@ -18,13 +18,7 @@ def main(argv=None) -> None:
     parser = cliutil.parser("python -m deepdraw.tuning", package.__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="tuning table of one model")
-    fit.add_argument("--activations", required=True)
-    fit.add_argument("--dataset", required=True)
-    fit.add_argument("--analysis", required=True, help="the config's analysis section, JSON")
-    fit.add_argument("--seed", type=int, required=True)
-    fit.add_argument("--task", required=True)
-    fit.add_argument("--architecture", required=True)
-    fit.add_argument("--instance", required=True, help="seedN or untrainedN")
+    cliutil.add_model_fit(fit)
     fit.add_argument("--output", required=True, help="units table (.parquet)")
     summary = sub.add_parser("summarize", help="per-layer summaries of all unit tables")
     summary.add_argument("--tables", nargs="+", required=True)
@@ -33,9 +27,7 @@ def main(argv=None) -> None:
     args = cliutil.parse_args(parser, argv)
     settings = json.loads(args.analysis)
     if args.command == "fit":
-        trained, instance_seed = parse_instance(args.instance)
-        identity = {"task": args.task, "architecture": args.architecture, "instance": args.instance,
-                    "trained": trained, "seed": instance_seed}
+        identity = cliutil.model_identity(args)
         table = tune_model(args.activations, args.dataset, settings, args.seed, identity)
         write_table(table, args.output)
     else:
