@@ -42,7 +42,8 @@ def test_a_stale_lock_is_removed_and_the_same_command_finishes(tmp_path):
     (tmp_path / "Snakefile").write_text(SNAKEFILE.format(wait=0))
     again = _snakemake(tmp_path)
     assert again.returncode != 0 and "LockException" in again.stdout + again.stderr
-    assert unlock_main(["--workflow", str(tmp_path)]) == 0
+    # the interrupted run's options reach snakemake --unlock
+    assert unlock_main(["--workflow", str(tmp_path), "--snakefile", "Snakefile"]) == 0
     finished = _snakemake(tmp_path, "--rerun-incomplete")
     assert finished.returncode == 0, finished.stderr
     assert (tmp_path / "done.txt").read_text() == "ok\n"

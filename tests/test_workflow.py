@@ -193,15 +193,21 @@ def _rules_of(outputs: set[str]) -> set[str]:
     # trained models and what reads them; never the untrained controls or the dataset
     ({"training": {"learning_rate": 0.002}},
      {"config.yaml", "models[trained]", "models", "analysis/activations[trained]",
-      "analysis/tuning[trained]", "analysis/summary", "analysis/similarity",
-      "analysis/figures", "analysis/report.html"}),
-    # the tuning fits and what reads them; never the activations
+      "analysis/tuning[trained]", "analysis/decoding[trained]", "analysis/tsne[trained]",
+      "analysis/figures[trained]", "analysis/invariance[trained]", "analysis/invariance",
+      "analysis/summary", "analysis/similarity", "analysis/figures", "analysis/report.html",
+      "analysis/study_comparison.csv"}),
+    # the tuning and plane fits and what reads them; never the activations
     ({"analysis": {"r2_threshold": 0.3}},
      {"config.yaml", "analysis/tuning[trained]", "analysis/tuning[untrained]",
-      "analysis/summary", "analysis/figures", "analysis/report.html"}),
+      "analysis/invariance[trained]", "analysis/invariance[untrained]", "analysis/invariance",
+      "analysis/summary", "analysis/figures", "analysis/report.html",
+      "analysis/study_comparison.csv"}),
     ({"analysis": {"direction_bins": 12}},
-     {"config.yaml", "analysis/summary", "analysis/figures", "analysis/report.html"}),
-    ({"svm": {"C": 0.1}}, {"config.yaml", "svm", "analysis/figures", "analysis/report.html"}),
+     {"config.yaml", "analysis/summary", "analysis/figures", "analysis/report.html",
+      "analysis/study_comparison.csv"}),
+    ({"svm": {"C": 0.1}}, {"config.yaml", "svm", "analysis/figures", "analysis/report.html",
+                          "analysis/study_comparison.csv"}),
     # settings of the optional muscle rules do not touch the dataset
     ({"muscles": {"postures_per_plane": {"visited": 6}}}, {"config.yaml"}),
 ])

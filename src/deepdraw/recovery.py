@@ -49,9 +49,11 @@ def unlock_main(argv: list[str]) -> int:
     parser = cliutil.parser("deepdraw unlock", "Remove the lock a killed Snakemake left in the "
                             "workflow directory, unless a Snakemake runs there now.")
     parser.add_argument("--workflow", default=".", help="workflow directory (default: here)")
-    parser.add_argument("snakemake_args", nargs="*",
-                        help="the arguments of the interrupted run (e.g. --configfile my.yaml)")
-    args = cliutil.parse_args(parser, argv)
+    parser.epilog = ("Any other arguments (e.g. --configfile my.yaml) are passed to "
+                     "snakemake --unlock, as given to the interrupted run.")
+    # the interrupted run's own options go to snakemake unchanged
+    args, snakemake_args = parser.parse_known_args(argv)
+    cliutil.setup_logging(args.log_level)
     running = running_snakemake(args.workflow)
     if running:
         print(f"deepdraw unlock: Snakemake runs in {Path(args.workflow).resolve()} "
@@ -60,7 +62,7 @@ def unlock_main(argv: list[str]) -> int:
         return 1
     if not (Path(args.workflow) / ".snakemake" / "locks").is_dir():
         return 0
-    done = subprocess.run(["snakemake", "--unlock", *args.snakemake_args], cwd=args.workflow,
+    done = subprocess.run(["snakemake", "--unlock", *snakemake_args], cwd=args.workflow,
                           capture_output=True, text=True)
     if done.returncode != 0:
         print(f"deepdraw unlock: snakemake --unlock failed:\n{done.stderr}", file=sys.stderr)
