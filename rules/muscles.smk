@@ -110,6 +110,7 @@ rule fit_muscle_surrogate:
     params:
         fit=config["muscles"]["fit"],
         residual=json.dumps(config["muscles"]["fit"]["residual_muscles"]),
+        switches=json.dumps(config["muscles"]["fit"]["switches"]),
         seed=config["seed"],
     shell:
         "python -m deepdraw.muscles fit --visited {input.visited:q} --heldout {input.heldout:q}"
@@ -117,5 +118,5 @@ rule fit_muscle_surrogate:
         " --figure {output.figure:q} --max-rms {params.fit[max_rms_mm]}"
         " --max-abs {params.fit[max_abs_mm]} --step {params.fit[step_deg]}"
         " --reach {params.fit[reach_deg]} --seed {params.seed} --processes {threads}"
-        " --residual {params.residual:q}"
+        " --residual {params.residual:q} --switches {params.switches:q}"
         " > {log:q} 2>&1"

@@ -104,6 +104,17 @@ def test_unloadable_model_names_the_file(tmp_path):
         opensim_fiber_lengths(np.zeros((1, 4)), tmp_path / "missing.osim")
 
 
+def path_wraps(path):
+    """{(muscle, wrap object): (method, range)} of every muscle path's wraps."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(path).getroot()
+    return {(muscle.get("name"), wrap.findtext("wrap_object").strip()):
+            (wrap.findtext("method").strip(), wrap.findtext("range").strip())
+            for muscle in root.iter() if muscle.find("GeometryPath/PathWrapSet/objects") is not None
+            for wrap in muscle.find("GeometryPath/PathWrapSet/objects")}
+
+
 def test_derived_model_applies_each_named_edit(corrected, tmp_path):
     import xml.etree.ElementTree as ET
     from scipy.spatial.transform import Rotation
@@ -125,6 +136,14 @@ def test_derived_model_applies_each_named_edit(corrected, tmp_path):
     assert after["PEC12hum"].find("quadrant").text == "all"
     assert after["INFSP_and_TMIN_hum_head"].tag == "WrapSphere"
     assert after["TRIlongglen"].find("active").text == "false"
+    path_edits = {(e["muscle"], e["object"]): e for e in EDITS if "muscle" in e}
+    assert {key: e["method"] for key, e in path_edits.items()} == {
+        ("DELT1", "DELT1hh"): "midpoint", ("DELT3", "delt3hum"): "axial"}
+    original_paths, derived_paths = path_wraps(ORIGINAL), path_wraps(corrected)
+    assert original_paths.keys() == derived_paths.keys()
+    for key, (method, range_) in derived_paths.items():
+        expected = path_edits[key]["method"] if key in path_edits else original_paths[key][0]
+        assert (method, range_) == (expected, original_paths[key][1]), key
     untouched = set(before) - {edit["object"] for edit in EDITS}
     assert len(untouched) > 50
     for name in untouched:
@@ -144,6 +163,15 @@ def test_bad_edits_are_refused_with_the_edit_named():
         apply_edits(text, [{"name": "x", "kind": "deactivate", "object": "NOPE", "reason": "r"}])
     with pytest.raises(ModelEditError, match="unknown kind 'melt'"):
         apply_edits(text, [{"name": "y", "kind": "melt", "object": "TMINhum", "reason": "r"}])
+    with pytest.raises(ModelEditError, match="'m'.*does not wrap 'TMINhum'"):
+        apply_edits(text, [{"name": "m", "kind": "set_wrap_method", "muscle": "DELT1",
+                            "object": "TMINhum", "method": "axial", "reason": "r"}])
+    with pytest.raises(ModelEditError, match="'n'.*no muscle 'NOBODY'"):
+        apply_edits(text, [{"name": "n", "kind": "move_wrap", "muscle": "NOBODY",
+                            "object": "DELT1hh", "position": 0, "reason": "r"}])
+    with pytest.raises(ModelEditError, match="'o'.*position 5 outside 0..1"):
+        apply_edits(text, [{"name": "o", "kind": "move_wrap", "muscle": "DELT1",
+                            "object": "DELT1hh", "position": 5, "reason": "r"}])
     with pytest.raises(ModelEditError, match="'z'.*TMINhum is a WrapCylinder"):
         apply_edits(text, [{"name": "z", "kind": "ellipsoid_to_sphere", "object": "TMINhum",
                             "radius_mm": 5, "reason": "r"}])
@@ -294,6 +322,49 @@ def test_fit_cli_fails_naming_muscles_when_tolerance_is_impossible(tmp_path, cor
     assert [r["muscle"] for r in rows] == list(MUSCLE_NAMES)
     assert {"rms_mm", "max_mm", "frames_outside_domain", "frames_opensim_nan"} <= set(rows[0])
 
+
+
+def test_move_wrap_changes_only_that_muscles_wrap_order():
+    text = apply_edits(ORIGINAL.read_text(), [{"name": "m", "kind": "move_wrap", "muscle": "LAT1",
+                                               "object": "LAT_TMAJhh", "position": 2, "reason": "r"}])
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(text)
+
+    def order(name):
+        muscle = [m for m in root.iter() if m.get("name") == name and m.find("GeometryPath") is not None][0]
+        return [w.findtext("wrap_object").strip() for w in muscle.find("GeometryPath/PathWrapSet/objects")]
+
+    assert order("LAT1") == ["TMAJ_LAThum", "LAT_TMAJ2hh", "LAT_TMAJhh"]
+    assert order("LAT2") == ["TMAJ_LAThum", "LAT_TMAJhh", "LAT_TMAJ2hh"]
+
+
+def test_continue_linearly_extends_a_linear_table_exactly():
+    from deepdraw.muscles.fitting import continue_linearly
+
+    i, j, k = np.meshgrid(*[np.arange(9.0)] * 3, indexing="ij")
+    truth = 3.0 + 0.5 * i - 2.0 * j + 0.25 * k
+    inside = (i - 8) ** 2 + (j - 8) ** 2 + (k - 4) ** 2 < 16  # a ball cut off the corner
+    continued = continue_linearly(np.where(inside, -99.0, truth), ~inside, inside, rounds=4)
+    reached = inside & np.isfinite(continued)
+    assert reached.sum() > 0.8 * inside.sum()
+    np.testing.assert_allclose(continued[reached], truth[reached], atol=1e-9)
+    np.testing.assert_array_equal(continued[~inside], truth[~inside])
+
+
+def test_surrogate_puts_delt1s_step_where_opensim_has_it(shipped, corrected):
+    """DELT1's acromial point enters the humeral-head ellipsoid: OpenSim drops the wrap and the
+    length steps by ~11 mm. The surrogate follows OpenSim on both sides, on every frame."""
+    assert shipped.switches == FIT["switches"]
+    angles = np.linspace(44.0, 48.0, 41)  # elevation plane through the surface
+    q = np.column_stack([angles, np.full(41, 99.4), np.full(41, -47.0), np.full(41, 99.4)])
+    m = MUSCLE_NAMES.index("DELT1")
+    exact = opensim_fiber_lengths(q, corrected)[:, m]
+    assert np.max(np.abs(np.diff(exact))) > 5  # OpenSim's step
+    depth = muscles.opensim_backend.OpenSimArm(corrected).point_depths(q, [("DELT1", "DELT1-P3", "DELT1hh")])
+    step = np.argmax(np.abs(np.diff(exact)))
+    assert depth[step, 0] * depth[step + 1, 0] < 0  # the step is where the point crosses the surface
+    np.testing.assert_allclose(shipped.predict(q)[:, m], exact, atol=FIT["max_abs_mm"])
 
 
 def test_fill_failed_nodes_uses_evaluated_neighbours_only():

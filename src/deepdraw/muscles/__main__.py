@@ -59,7 +59,8 @@ def fit(args) -> int:
     visited, _ = _postures(args.visited)
     held_q, held_trajectory = _postures(args.heldout)
     surrogate = build_surrogate(args.model, visited, step_deg=args.step, reach_deg=args.reach,
-                                seed=args.seed, processes=args.processes)
+                                seed=args.seed, processes=args.processes,
+                                switches=json.loads(args.switches))
     exact = opensim_fiber_lengths(held_q, args.model, processes=args.processes)
     result = score(surrogate, held_q, exact, held_trajectory)
     rows = report.surrogate_rows(result)
@@ -114,6 +115,8 @@ def _parse(argv=None) -> argparse.Namespace:
     f.add_argument("--seed", type=int, required=True)
     f.add_argument("--residual", default="[]",
                    help="JSON list of muscles reported but not held to the limits")
+    f.add_argument("--switches", default="[]",
+                   help='JSON list of wrap switches {"muscle", "point", "object"} tabulated on both branches')
     for p in (v, f):
         p.add_argument("--processes", type=int, default=1, help="OpenSim worker processes")
         p.add_argument("--table", required=True, help="per-muscle CSV report")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
 from deepdraw.arm import JOINT_MAX, JOINT_MIN, Q0
 from deepdraw.muscles.anatomy import CROSSES_ELBOW, CROSSES_SHOULDER, MUSCLE_NAMES
-from deepdraw.muscles.model_edits import sha256_of
-from deepdraw.muscles.opensim_backend import opensim_lengths
+from deepdraw.muscles.model_edits import apply_edits, sha256_of
+from deepdraw.muscles.opensim_backend import opensim_lengths, opensim_point_depths
 from deepdraw.muscles.surrogate import CubicGrid, MuscleSurrogate
 from deepdraw.muscles.validation import JUMP_TOL_MM, step_anomalies
 
@@ -81,10 +83,93 @@ def fill_failed_nodes(values: np.ndarray, rounds: int = 3) -> tuple[np.ndarray, 
     return values, filled
 
 
+def continue_linearly(values: np.ndarray, known: np.ndarray, target: np.ndarray,
+                      rounds: int = 4) -> np.ndarray:
+    """Continue a 3-D table into ``target`` nodes by linear extrapolation from ``known`` ones.
+
+    Each round fills the target nodes next to known ones with the mean, over the axis
+    directions that have them, of ``2 v1 - v2`` (known neighbours at 1 and 2 steps) or ``v1``
+    (only the first known). ``rounds`` layers are filled: enough for the 4 x 4 x 4 stencils of
+    postures on the known side of the boundary.
+
+    Parameters
+    ----------
+    values : (n0, n1, n2) array; known : (n0, n1, n2) bool; target : (n0, n1, n2) bool
+
+    Returns
+    -------
+    (n0, n1, n2) array: ``values`` with the reached target nodes filled, the others NaN.
+    """
+    values = np.where(known, values, np.nan)
+    known = known.copy()
+
+    def shifted(array, axis, distance, fill):
+        out = np.roll(array, distance, axis=axis)
+        edge = [slice(None)] * 3
+        edge[axis] = slice(0, distance) if distance > 0 else slice(distance, None)
+        out[tuple(edge)] = fill  # no wrap-around at the grid's edges
+        return out
+
+    for _ in range(rounds):
+        total, count = np.zeros_like(values), np.zeros(values.shape)
+        for axis in range(3):
+            for direction in (1, -1):
+                near_known = shifted(known, axis, direction, False)
+                far_known = shifted(known, axis, 2 * direction, False)
+                near, far = shifted(values, axis, direction, np.nan), shifted(values, axis, 2 * direction, np.nan)
+                estimate = np.where(far_known, 2 * near - far, near)
+                use = near_known & ~known
+                total[use] += estimate[use]
+                count[use] += 1
+        fill = target & ~known & (count > 0)
+        values[fill] = total[fill] / count[fill]
+        known |= fill
+    return values
+
+
+def _switch_tables(model_path, at_nodes: np.ndarray, wrapped: np.ndarray, switches,
+                   grid_shape, near: np.ndarray, processes: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Depth, unwrapped-branch and continued wrapped-branch node values of the wrap switches.
+
+    Returns ``(extra, wrapped, n_continued)``: ``extra`` (n_near, 2 * n_switches) depth and
+    unwrapped columns, ``wrapped`` the switch muscles' columns (n_near, n_switches) with the
+    nodes just inside the object replaced by the wrapped branch continued across the surface,
+    and the number of such nodes.
+    """
+    probes = [(w["muscle"], w["point"], w["object"]) for w in switches]
+    depth = opensim_point_depths(at_nodes, model_path, probes, processes)
+    extra = np.empty((len(at_nodes), 2 * len(switches)))
+    continued = np.array(wrapped, dtype=float)
+    n_inside = 0
+    original = Path(model_path).read_text(encoding="utf-8")
+    with tempfile.TemporaryDirectory() as folder:
+        for j, switch in enumerate(switches):
+            unwrapped_model = Path(folder) / f"without_{switch['object']}.osim"
+            unwrapped_model.write_text(apply_edits(original, [{
+                "name": "unwrapped branch", "kind": "deactivate", "object": switch["object"],
+                "reason": "the length of the path segment when its end point is inside"}]), encoding="utf-8")
+            unwrapped = opensim_lengths(at_nodes, unwrapped_model, "mtu", processes)[
+                :, MUSCLE_NAMES.index(switch["muscle"])]
+            extra[:, 2 * j], extra[:, 2 * j + 1] = depth[:, j], unwrapped
+            inside = depth[:, j] < 0
+            excess = np.full(grid_shape, np.nan)
+            excess.reshape(-1)[near] = continued[:, j] - unwrapped
+            known = np.zeros(grid_shape, dtype=bool)
+            known.reshape(-1)[near] = ~inside & np.isfinite(continued[:, j] - unwrapped)
+            target = np.zeros(grid_shape, dtype=bool)
+            target.reshape(-1)[near] = inside
+            excess = continue_linearly(excess, known, target).reshape(-1)[near]
+            # nodes deeper inside than the stencils reach keep OpenSim's (unwrapped) value
+            reached = inside & np.isfinite(excess)
+            continued[reached, j] = unwrapped[reached] + excess[reached]
+            n_inside += int(reached.sum())
+    return extra, continued, n_inside
+
+
 def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
                     reach_deg: float = 16.0, elbow_step_deg: float = 0.25,
                     n_fiber_postures: int = 2000, n_range_postures: int = 40, seed: int = 0, processes: int = 1,
-                    extrapolate_mm: float = 5.0) -> MuscleSurrogate:
+                    extrapolate_mm: float = 5.0, switches=()) -> MuscleSurrogate:
     """Tabulate OpenSim into a :class:`MuscleSurrogate` covering the visited ``postures``.
 
     Parameters
@@ -106,6 +191,9 @@ def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
     extrapolate_mm : float
         The fibre tables extend this far beyond the sampled MTU range along their end
         slopes, for the few mm by which cubic interpolation can overshoot the nodes.
+    switches : sequence of dict
+        Wrap switches ``{"muscle", "point", "object"}`` tabulated on both branches
+        (:mod:`deepdraw.muscles.surrogate`).
     """
     rng = np.random.default_rng(seed)
     grid, near = shoulder_grid_nodes(np.asarray(postures, dtype=float), step_deg, reach_deg)
@@ -115,8 +203,21 @@ def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
              grid.values.shape[:3], int(near.sum()), len(nodes))
     at_nodes = np.column_stack([nodes[near], np.full(int(near.sum()), reference_elbow)])
     mtu_nodes = opensim_lengths(at_nodes, model_path, "mtu", processes)
-    flat = grid.values.reshape(-1, grid.values.shape[3])
-    flat[near] = mtu_nodes[:, CROSSES_SHOULDER]
+    switches = [dict(w) for w in switches]
+    shoulder_names = list(np.array(MUSCLE_NAMES)[CROSSES_SHOULDER])
+    values = np.full(grid.values.shape[:3] + (len(shoulder_names) + 2 * len(switches),), np.nan)
+    flat = values.reshape(-1, values.shape[3])
+    flat[near, :len(shoulder_names)] = mtu_nodes[:, CROSSES_SHOULDER]
+    n_inside = 0
+    if switches:
+        columns = [shoulder_names.index(w["muscle"]) for w in switches]
+        extra, continued, n_inside = _switch_tables(model_path, at_nodes, mtu_nodes[:, [
+            MUSCLE_NAMES.index(w["muscle"]) for w in switches]], switches, values.shape[:3], near, processes)
+        flat[np.ix_(near, columns)] = continued
+        flat[near, len(shoulder_names):] = extra
+        log.info("%d node values inside wrap objects continued from the wrapped branch", n_inside)
+    raw_node_mtu = mtu_nodes[:, CROSSES_SHOULDER]  # OpenSim's own values pick the fibre postures
+    grid = CubicGrid(grid.start, grid.step, values)
     grid.values[...], n_filled = fill_failed_nodes(grid.values)
     log.info("%d node values where OpenSim failed filled from their neighbours", n_filled)
 
@@ -129,14 +230,18 @@ def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
 
     surrogate = MuscleSurrogate(CubicGrid(grid.start, grid.step, grid.values), elbow[0],
                                 elbow_step_deg, sweep, np.zeros((len(MUSCLE_NAMES), 2)), np.zeros((len(MUSCLE_NAMES), 2)),
-                                sha256_of(model_path))
+                                sha256_of(model_path), switches=switches)
     # Fibre tables: equilibria at evaluated grid nodes x sweep angles.
     evaluated = np.flatnonzero(near)
     picks = [np.column_stack([nodes[rng.choice(evaluated, n_fiber_postures)],
                               rng.choice(elbow[1:-1], n_fiber_postures)])]
     # Postures evenly spread over each muscle's MTU range (shortest to longest), so that the
     # tables span it even where equilibria are rare in a random draw.
-    node_mtu = flat[evaluated]
+    node_mtu = grid.values.reshape(-1, grid.values.shape[3])[evaluated, :len(shoulder_names)].astype(float)
+    for w in switches:  # both branches' lengths, as OpenSim gives them
+        column = shoulder_names.index(w["muscle"])
+        node_mtu[:, column] = np.where(np.isfinite(raw_node_mtu[:, column]), raw_node_mtu[:, column],
+                                       node_mtu[:, column])
     elbow_columns = {m: c for c, m in enumerate(np.flatnonzero(CROSSES_ELBOW))}
     shoulder_columns = {m: c for c, m in enumerate(np.flatnonzero(CROSSES_SHOULDER))}
     inner = sweep[1:-1]
@@ -178,6 +283,7 @@ def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
                       "reach_deg": reach_deg, "elbow_step_deg": elbow_step_deg,
                       "reference_elbow_deg": reference_elbow,
                       "n_grid_nodes": int(near.sum()), "n_filled_node_values": n_filled,
+                      "switches": switches, "n_switch_nodes_continued": n_inside,
                       "n_fiber_postures": int(len(fiber_q)),
                       "n_visited_postures": int(len(postures)), "seed": seed}
     return surrogate

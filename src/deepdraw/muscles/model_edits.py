@@ -16,6 +16,13 @@ Edit kinds (:data:`EDIT_KINDS`), each a function ``(wrap_element, **params)``:
 * ``set_quadrant``: let the object act on another half-space (or ``all``);
 * ``ellipsoid_to_sphere``: replace an ellipsoid by a sphere of ``radius_mm``, same centre,
   orientation, quadrant and name (so the paths that use it follow).
+
+Path edits (:data:`PATH_EDIT_KINDS`) change how one muscle's path uses an object, not the
+object, so the other muscles that wrap it are untouched; each is a function
+``(path_wrap_set, wrap_name, **params)`` and the edit names the ``muscle``:
+
+* ``set_wrap_method``: the ellipsoid algorithm (``hybrid``, ``midpoint`` or ``axial``);
+* ``move_wrap``: apply the object at another ``position`` (0-based) in the muscle's wrap order.
 """
 
 from __future__ import annotations
@@ -90,6 +97,39 @@ EDIT_KINDS = {"rotate": rotate, "deactivate": deactivate, "set_quadrant": set_qu
               "ellipsoid_to_sphere": ellipsoid_to_sphere}
 
 
+def _path_wrap(wrap_set: ET.Element, wrap_name: str) -> ET.Element:
+    for path_wrap in wrap_set:
+        if path_wrap.findtext("wrap_object", "").strip() == wrap_name:
+            return path_wrap
+    listed = [w.findtext("wrap_object", "").strip() for w in wrap_set]
+    raise ModelEditError(f"the muscle does not wrap {wrap_name!r} (it wraps {', '.join(listed)})")
+
+
+def set_wrap_method(wrap_set: ET.Element, wrap_name: str, method: str) -> None:
+    """Use ``method`` ("hybrid", "midpoint" or "axial") for the muscle's wrap on ``wrap_name``."""
+    if method not in ("hybrid", "midpoint", "axial"):
+        raise ModelEditError(f"set_wrap_method: unknown method {method!r}")
+    _path_wrap(wrap_set, wrap_name).find("method").text = method
+
+
+def move_wrap(wrap_set: ET.Element, wrap_name: str, position: int) -> None:
+    """Apply ``wrap_name`` at ``position`` (0-based) of the muscle's wrap order."""
+    path_wrap = _path_wrap(wrap_set, wrap_name)
+    if not 0 <= int(position) < len(wrap_set):
+        raise ModelEditError(f"move_wrap: position {position} outside 0..{len(wrap_set) - 1}")
+    wrap_set.remove(path_wrap)
+    wrap_set.insert(int(position), path_wrap)
+
+
+PATH_EDIT_KINDS = {"set_wrap_method": set_wrap_method, "move_wrap": move_wrap}
+
+
+def _wrap_sets(root: ET.Element) -> dict[str, ET.Element]:
+    """Muscle name -> the list element of its path's wraps (PathWrapSet/objects)."""
+    return {muscle.get("name"): muscle.find("GeometryPath/PathWrapSet/objects")
+            for muscle in root.iter() if muscle.find("GeometryPath/PathWrapSet/objects") is not None}
+
+
 def _wrap_objects(root: ET.Element) -> dict[str, tuple[str, ET.Element]]:
     """Wrap objects by name -> (body name, element)."""
     found = {}
@@ -112,7 +152,8 @@ def apply_edits(xml_text: str, edits: list[dict]) -> str:
         An OpenSim ``.osim`` document.
     edits : list of dict
         Each ``{"name", "kind", "object", "reason", **params}``; ``kind`` from
-        :data:`EDIT_KINDS`, ``object`` a wrap object's name, the params those of the kind.
+        :data:`EDIT_KINDS` or :data:`PATH_EDIT_KINDS` (these also name the ``muscle``),
+        ``object`` a wrap object's name, the params those of the kind.
 
     Raises
     ------
@@ -121,19 +162,25 @@ def apply_edits(xml_text: str, edits: list[dict]) -> str:
     """
     parser = ET.XMLParser(target=ET.TreeBuilder(insert_comments=True))
     root = ET.fromstring(xml_text, parser=parser)
-    wraps = _wrap_objects(root)
+    wraps, wrap_sets = _wrap_objects(root), _wrap_sets(root)
     for edit in edits:
         name = edit.get("name", "?")
         kind = edit.get("kind")
-        if kind not in EDIT_KINDS:
+        if kind not in EDIT_KINDS and kind not in PATH_EDIT_KINDS:
             raise ModelEditError(f"model edit {name!r}: unknown kind {kind!r}; "
-                                 f"known kinds: {', '.join(EDIT_KINDS)}")
+                                 f"known kinds: {', '.join([*EDIT_KINDS, *PATH_EDIT_KINDS])}")
         if edit.get("object") not in wraps:
             raise ModelEditError(f"model edit {name!r}: the model has no wrap object "
                                  f"{edit.get('object')!r}")
-        params = {k: v for k, v in edit.items() if k not in ("name", "kind", "object", "reason")}
+        params = {k: v for k, v in edit.items() if k not in ("name", "kind", "object", "reason", "muscle")}
         try:
-            EDIT_KINDS[kind](wraps[edit["object"]][1], **params)
+            if kind in PATH_EDIT_KINDS:
+                if edit.get("muscle") not in wrap_sets:
+                    raise ModelEditError(f"no muscle {edit.get('muscle')!r} with wrapping in the model "
+                                         "(a path edit names its muscle)")
+                PATH_EDIT_KINDS[kind](wrap_sets[edit["muscle"]], edit["object"], **params)
+            else:
+                EDIT_KINDS[kind](wraps[edit["object"]][1], **params)
         except (TypeError, ModelEditError) as exc:
             raise ModelEditError(f"model edit {name!r} ({kind}): {exc}") from exc
     ET.indent(root, space="\t")

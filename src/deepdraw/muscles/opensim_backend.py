@@ -81,6 +81,57 @@ class OpenSimArm:
         return {"fiber": out[:, 0], "mtu": out[:, 1], "both": out}[kind]
 
 
+    def point_depths(self, q_deg: np.ndarray, probes) -> np.ndarray:
+        """How far path points are outside wrap objects, (n, len(probes)).
+
+        ``probes``: ``(muscle, path_point, wrap_object)`` names. The depth is
+        ``sum((p / r)**2) - 1`` for the point ``p`` in the object's frame and its semi-axes
+        ``r`` (ellipsoid; a sphere's radius three times; a cylinder's radius twice, its axis
+        ignored): negative exactly where OpenSim finds the point inside the object and drops
+        the wrap of that path segment. A smooth function of the posture. NaN where assembly fails.
+        """
+        import opensim
+
+        handles = []
+        for muscle, point, wrap in probes:
+            path = self.model.getMuscles().get(muscle).getGeometryPath()
+            location = path.getPathPointSet().get(point)
+            obj = self._wrap_object(wrap)
+            for kind in ("WrapEllipsoid", "WrapSphere", "WrapCylinder"):
+                typed = getattr(opensim, kind).safeDownCast(obj)
+                if typed is not None:
+                    break
+            else:
+                raise OpenSimModelError(f"wrap object {wrap}: depth needs an ellipsoid, sphere or cylinder")
+            if kind == "WrapEllipsoid":
+                radii = np.array([typed.get_dimensions().get(i) for i in range(3)])
+            elif kind == "WrapSphere":
+                radii = np.full(3, typed.get_radius())
+            else:
+                radii = np.array([typed.get_radius(), typed.get_radius(), np.inf])
+            handles.append((location, obj, radii))
+        out = np.full((len(q_deg), len(handles)), np.nan)
+        for i, q in enumerate(np.radians(q_deg)):
+            try:
+                self._pose(q)
+            except RuntimeError:
+                continue
+            for j, (location, obj, radii) in enumerate(handles):
+                in_body = obj.getFrame().getTransformInGround(self.state).shiftBaseStationToFrame(
+                    location.getLocationInGround(self.state))
+                local = obj.getTransform().shiftBaseStationToFrame(in_body)
+                out[i, j] = np.sum((np.array([local.get(k) for k in range(3)]) / radii) ** 2) - 1.0
+        return out
+
+    def _wrap_object(self, name: str):
+        bodies = self.model.getBodySet()
+        for b in range(bodies.getSize()):
+            wraps = bodies.get(b).getWrapObjectSet()
+            if wraps.contains(name):
+                return wraps.get(name)
+        raise OpenSimModelError(f"the model has no wrap object {name!r}")
+
+
 _WORKER_ARM: OpenSimArm | None = None
 
 
@@ -89,9 +140,31 @@ def _init_worker(model_path: str) -> None:
     _WORKER_ARM = OpenSimArm(model_path)
 
 
-def _worker_chunk(task: tuple[np.ndarray, str]) -> np.ndarray:
+def _worker_chunk(task: tuple) -> np.ndarray:
     q, kind = task
-    return _WORKER_ARM.lengths(q, kind)
+    return _worker_result(_WORKER_ARM, q, kind)
+
+
+def _chunked(q: np.ndarray, kind, model_path, processes: int, chunk: int) -> np.ndarray:
+    if processes <= 1 or len(q) <= chunk:
+        return _worker_result(OpenSimArm(model_path), q, kind)
+    OpenSimArm(model_path)  # fail early, in this process, with a clear message
+    tasks = [(q[i:i + chunk], kind) for i in range(0, len(q), chunk)]
+    with ProcessPoolExecutor(processes, initializer=_init_worker,
+                             initargs=(str(model_path),)) as pool:
+        return np.concatenate(list(progress(pool.map(_worker_chunk, tasks), total=len(tasks),
+                                            desc="OpenSim frames", unit="chunk")))
+
+
+def _worker_result(arm: OpenSimArm, q: np.ndarray, kind) -> np.ndarray:
+    return arm.point_depths(q, kind[1]) if isinstance(kind, tuple) else arm.lengths(q, kind)
+
+
+def opensim_point_depths(q, model_path: str | os.PathLike, probes, processes: int = 1,
+                         chunk: int = 500) -> np.ndarray:
+    """:meth:`OpenSimArm.point_depths` of postures ``q`` (n, 4) deg, in ``processes`` workers."""
+    q = np.asarray(q, dtype=float)
+    return _chunked(q, ("depths", [tuple(p) for p in probes]), model_path, processes, chunk)
 
 
 def opensim_lengths(q, model_path: str | os.PathLike, kind: str = "fiber", processes: int = 1,
@@ -128,14 +201,7 @@ def opensim_lengths(q, model_path: str | os.PathLike, kind: str = "fiber", proce
         raise ValueError(f"q must have shape (n, {len(JOINT_NAMES)}), got {q.shape}")
     if kind not in ("fiber", "mtu", "both"):
         raise ValueError(f"kind must be 'fiber', 'mtu' or 'both', got {kind!r}")
-    if processes <= 1 or len(q) <= chunk:
-        return OpenSimArm(model_path).lengths(q, kind)
-    OpenSimArm(model_path)  # fail early, in this process, with a clear message
-    tasks = [(q[i:i + chunk], kind) for i in range(0, len(q), chunk)]
-    with ProcessPoolExecutor(processes, initializer=_init_worker,
-                             initargs=(str(model_path),)) as pool:
-        return np.concatenate(list(progress(pool.map(_worker_chunk, tasks), total=len(tasks),
-                                            desc="OpenSim frames", unit="chunk")))
+    return _chunked(q, kind, model_path, processes, chunk)
 
 
 def opensim_fiber_lengths(q, model_path: str | os.PathLike, processes: int = 1) -> np.ndarray:

@@ -19,6 +19,14 @@ interpolates them:
 
 Predictions are NaN outside the joint limits of :mod:`deepdraw.arm`, outside the evaluated
 part of the shoulder grid, or outside a muscle's tabulated MTU range.
+
+*Wrap switches.* OpenSim drops a wrap object from a path segment whenever one of the segment's
+end points lies inside the object, so the length steps where that point crosses the surface.
+For each such switch the grid holds two more columns: the point's depth (a smooth function of
+the shoulder angles, negative inside; :meth:`OpenSimArm.point_depths
+<deepdraw.muscles.opensim_backend.OpenSimArm.point_depths>`) and the muscle's length without the
+wrap; the muscle's own column holds the wrapped branch, continued smoothly across the surface.
+A posture takes the branch its interpolated depth selects, so the step is where OpenSim has it.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from deepdraw.arm import JOINT_MAX, JOINT_MIN, JOINT_NAMES
 from deepdraw.io import atomic_path
 from deepdraw.muscles.anatomy import CROSSES_ELBOW, CROSSES_SHOULDER, MUSCLE_NAMES
 
-_FORMAT = 2  # version of the saved arrays
+_FORMAT = 3  # version of the saved arrays
 
 
 def catmull_rom_weights(t: np.ndarray) -> np.ndarray:
@@ -103,7 +111,8 @@ class MuscleSurrogate:
     ----------
     shoulder : CubicGrid
         MTU length tables ``f`` of the muscles crossing the shoulder (columns in the order of
-        ``MUSCLE_NAMES[CROSSES_SHOULDER]``), at elbow flexion ``reference_elbow``.
+        ``MUSCLE_NAMES[CROSSES_SHOULDER]``), at elbow flexion ``reference_elbow``; then, per
+        wrap switch, the depth column and the unwrapped-branch column.
     elbow_start, elbow_step : float
         Elbow sweep (deg).
     elbow_values : ndarray (n_elbow, n_crossing_elbow)
@@ -114,10 +123,13 @@ class MuscleSurrogate:
         sha256 of the OpenSim model the tables come from.
     info : dict
         Fit provenance and validation figures.
+    switches : list of dict
+        Wrap switches ``{"muscle", "point", "object"}`` (module docstring), in column order.
     """
 
     def __init__(self, shoulder: CubicGrid, elbow_start: float, elbow_step: float,
-                 elbow_values, mtu_knots, fiber_knots, model_sha256: str, info: dict | None = None):
+                 elbow_values, mtu_knots, fiber_knots, model_sha256: str, info: dict | None = None,
+                 switches=()):
         self.shoulder = shoulder
         self.elbow_start, self.elbow_step = float(elbow_start), float(elbow_step)
         self.elbow_values = np.asarray(elbow_values, dtype=float)
@@ -126,6 +138,16 @@ class MuscleSurrogate:
         self.model_sha256 = str(model_sha256)
         self.info = dict(info or {})
         self._elbow_axis = self.elbow_start + self.elbow_step * np.arange(len(self.elbow_values))
+        self.switches = [dict(switch) for switch in switches]
+        shoulder_names = list(np.array(MUSCLE_NAMES)[CROSSES_SHOULDER])
+        unknown = [w["muscle"] for w in self.switches if w["muscle"] not in shoulder_names]
+        if unknown:
+            raise ValueError(f"wrap switches of muscles that do not cross the shoulder: {unknown}")
+        self._switch_columns = [shoulder_names.index(w["muscle"]) for w in self.switches]
+        expected = len(shoulder_names) + 2 * len(self.switches)
+        if self.shoulder.values.shape[3] != expected:
+            raise ValueError(f"shoulder table has {self.shoulder.values.shape[3]} columns; "
+                             f"{expected} expected for {len(self.switches)} wrap switch(es)")
 
     def in_limits(self, q) -> np.ndarray:
         """(...,) bool: finite and inside the joint limits of :mod:`deepdraw.arm`."""
@@ -140,7 +162,13 @@ class MuscleSurrogate:
             raise ValueError(f"q must end with the {len(JOINT_NAMES)} joint angles, got shape {q.shape}")
         flat = q.reshape(-1, 4)
         out = np.zeros((len(flat), len(MUSCLE_NAMES)))
-        out[:, CROSSES_SHOULDER] = self.shoulder(flat[:, :3])
+        shoulder = self.shoulder(flat[:, :3])
+        n_muscles = int(CROSSES_SHOULDER.sum())
+        for j, column in enumerate(self._switch_columns):
+            depth, unwrapped = shoulder[:, n_muscles + 2 * j], shoulder[:, n_muscles + 2 * j + 1]
+            inside = depth < 0  # NaN depth (outside the grid) keeps the NaN length
+            shoulder[inside, column] = unwrapped[inside]
+        out[:, CROSSES_SHOULDER] = shoulder[:, :n_muscles]
         elbow = flat[:, 3]
         for col, m in enumerate(np.flatnonzero(CROSSES_ELBOW)):
             out[:, m] += np.interp(elbow, self._elbow_axis, self.elbow_values[:, col],
@@ -169,7 +197,8 @@ class MuscleSurrogate:
                     shoulder_values=self.shoulder.values, elbow_start=np.array(self.elbow_start),
                     elbow_step=np.array(self.elbow_step), elbow_values=self.elbow_values,
                     mtu_knots=self.mtu_knots, fiber_knots=self.fiber_knots,
-                    model_sha256=np.array(self.model_sha256), info=np.array(json.dumps(self.info)))
+                    model_sha256=np.array(self.model_sha256), info=np.array(json.dumps(self.info)),
+                    switches=np.array(json.dumps(self.switches)))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "MuscleSurrogate":
@@ -188,4 +217,4 @@ class MuscleSurrogate:
             return cls(CubicGrid(data["shoulder_start"], data["shoulder_step"], data["shoulder_values"]),
                        float(data["elbow_start"]), float(data["elbow_step"]), data["elbow_values"],
                        data["mtu_knots"], data["fiber_knots"], str(data["model_sha256"]),
-                       json.loads(str(data["info"])))
+                       json.loads(str(data["info"])), json.loads(str(data["switches"])))
