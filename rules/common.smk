@@ -86,6 +86,7 @@ TSNE_KEYS = (
     "tsne_perplexity",
 )
 INVARIANCE_KEYS = (
+    "input_layer",
     "min_speed",
     "max_rows",
     "train_fraction",

@@ -95,7 +95,7 @@ def _units(instance, trained, seed, shifts, n_units=4, tuned=None):
     for h, shift in shifts.items():
         for u in range(n_units):
             rows.append({"task": "recognition", "architecture": "net", "instance": instance, "trained": trained,
-                         "seed": seed, "layer": "spatial1", "layer_index": 0, "unit": u, "orientation": "horizontal",
+                         "seed": seed, "layer": "spatial1", "layer_index": 1, "unit": u, "orientation": "horizontal",
                          "height_cm": h, "central": h == 0, "r2_test": 0.5,
                          "tuned": True if tuned is None else tuned(h, u), "constant": False,
                          "pd_deg": (40.0 * u + shift) % 360, "n_train_rows": 10, "n_test_rows": 10})
@@ -131,7 +131,7 @@ def test_trained_and_untrained_are_compared_by_a_paired_t_test_over_seeds():
         frames.append(_units(f"untrained{seed}", False, seed, {0: 0.0, 15: untrained_shift[seed]}))
         # a second layer makes the Bonferroni factor 2
         for frame in frames[-2:]:
-            frames.append(frame.assign(layer="spatial2", layer_index=1))
+            frames.append(frame.assign(layer="spatial2", layer_index=2))
     tables = invariance.summarize(pd.concat(frames, ignore_index=True), min_units=3)
     row = tables["comparison"].set_index("layer").loc["spatial1"]
     expected = scipy.stats.ttest_rel(trained_shift, untrained_shift)
@@ -167,9 +167,11 @@ def test_a_plane_fit_recovers_each_units_preferred_direction():
     assert frame["n_train_rows"][0] + frame["n_test_rows"][0] == len(theta)
 
 
-def test_fits_on_plane_stores_give_the_rotation_built_into_the_activations(tmp_path):
-    """Units whose preferred direction turns by a known angle with the plane height: the whole
-    chain (store, kinematics at the receptive-field centres, fits, deviations) returns it."""
+def _plane_store(tmp_path, spindle_turn_deg=0.0):
+    """Synthetic plane store of 160 samples: horizontal planes at z = 0 (central) and 15 cm, vertical
+    ones at x = 30 (central) and 42 cm. With ``spindle_turn_deg`` its spindle input is replaced by
+    direction-tuned channels: muscle m, channel c (unit c * 25 + m) ~ cos(direction - 7 (c 25 + m) deg),
+    turned by ``spindle_turn_deg`` off the central planes. Returns (path, height, direction)."""
     path = make_synthetic_dataset(tmp_path / "planes.zarr", n_samples=160, seed=2)
     data = open_zarr(path).load()
     plane = data["plane"].values
@@ -179,19 +181,108 @@ def test_fits_on_plane_stores_give_the_rotation_built_into_the_activations(tmp_p
     write_zarr(data, tmp_path / "planes2.zarr")
     kin = load_kinematics(open_zarr(tmp_path / "planes2.zarr"), np.arange(160))
     direction = kin["direction"].values  # (sample, time) rad, every step (stride 1, offset 0)
+    if spindle_turn_deg:
+        turn = np.radians(np.where(np.isin(height, [15.0, 42.0]), spindle_turn_deg, 0.0))
+        pds = np.radians(7.0 * np.arange(50)).reshape(2, 25)  # (channel, muscle)
+        tuned = np.cos(direction[:, None, None, :] - pds[None, :, :, None] - turn[:, None, None, None])
+        data["spindles"] = (("sample", "muscle", "time", "channel"),
+                            np.transpose(tuned, (0, 2, 3, 1)).astype(np.float32), data["spindles"].attrs)
+        write_zarr(data, tmp_path / "planes3.zarr")
+        return tmp_path / "planes3.zarr", height, direction
+    return tmp_path / "planes2.zarr", height, direction
+
+
+FIT = {"r2_threshold": 0.2, "train_fraction": 0.8, "min_speed": 0.5, "max_rows": 20000, "input_layer": True}
+
+
+def test_fits_on_plane_stores_give_the_rotation_built_into_the_activations(tmp_path):
+    """Units whose preferred direction turns by a known angle with the plane height: the whole
+    chain (store, kinematics at the receptive-field centres, fits, deviations) returns it."""
+    planes, height, direction = _plane_store(tmp_path)
     rotation = np.radians(np.where(np.isin(height, [15.0, 42.0]), 25.0, 0.0))  # 25 deg off the central plane
     pds = np.radians([0.0, 60.0, 120.0, 180.0, 240.0, 300.0])
     activation = np.stack([np.cos(direction - p - rotation[:, None]) for p in pds], axis=1)[:, :, None, :]
     tree = activation_tree({"spatial1": activation.astype(np.float32)}, {"spatial1": (1, 0.0)}, np.arange(160), {})
     write_tree(tree, tmp_path / "acts.zarr")
-    settings = {"r2_threshold": 0.2, "train_fraction": 0.8, "min_speed": 0.5, "max_rows": 20000}
-    units = fit_planes(str(tmp_path / "acts.zarr"), str(tmp_path / "planes2.zarr"), settings, SETTINGS, 0,
+    units = fit_planes(str(tmp_path / "acts.zarr"), str(planes), {**FIT, "input_layer": False}, SETTINGS, 0,
                        {"task": "recognition", "architecture": "net", "instance": "seed0", "trained": True, "seed": 0})
     assert units["tuned"].all()
+    assert set(units["layer"]) == {"spatial1"} and set(units["layer_index"]) == {1}  # first hidden layer
     heights = invariance.height_deviations(units, 3).set_index(["orientation", "height_cm"])
     assert heights.loc[("horizontal", 15.0), "mean_deviation_deg"] == pytest.approx(25.0, abs=1.0)
     assert heights.loc[("vertical", 42.0), "mean_abs_deviation_deg"] == pytest.approx(25.0, abs=1.0)
     assert heights.loc[("horizontal", 0.0), "mean_abs_deviation_deg"] == 0.0
+
+
+def test_the_spindle_input_is_layer_0_and_the_same_for_trained_and_untrained(tmp_path):
+    """The spindle input of the activations' samples is read from the plane store as layer 0: its
+    fits recover the directions and the turn built into it, and do not depend on the network."""
+    planes, height, direction = _plane_store(tmp_path, spindle_turn_deg=40.0)
+    rows = np.sort(np.random.default_rng(5).choice(160, size=120, replace=False))  # a subset, as read out
+    rng = np.random.default_rng(6)
+    tables = []
+    for instance, trained in (("seed0", True), ("untrained0", False)):
+        # different networks: a tuned one and one of noise
+        activation = (np.cos(direction[rows] - 1.0)[:, None, None, :] if trained
+                      else rng.standard_normal((len(rows), 1, 1, direction.shape[1])))
+        tree = activation_tree({"spatial1": activation.astype(np.float32)}, {"spatial1": (1, 0.0)}, rows, {})
+        write_tree(tree, tmp_path / f"{instance}.zarr")
+        tables.append(fit_planes(str(tmp_path / f"{instance}.zarr"), str(planes), FIT, SETTINGS, 0,
+                                 {"task": "recognition", "architecture": "net", "instance": instance,
+                                  "trained": trained, "seed": 0}))
+    trained, untrained = tables
+    assert list(trained["layer"].unique()) == ["spindles", "spatial1"]
+    assert dict(zip(trained["layer"], trained["layer_index"])) == {"spindles": 0, "spatial1": 1}
+    spindles = [t[t["layer"] == "spindles"].drop(columns=["instance", "trained"]).reset_index(drop=True)
+                for t in tables]
+    assert len(spindles[0]) == 50 * 4  # 25 muscles x 2 channels on each of the 4 planes
+    pd.testing.assert_frame_equal(spindles[0], spindles[1])
+    r2 = [t.loc[t["layer"] == "spatial1", "r2_test"].to_numpy() for t in tables]
+    assert r2[0].min() > 0.9 and r2[1].max() < 0.2  # the networks themselves do differ
+    central = spindles[0][spindles[0]["central"]]
+    assert central["tuned"].all()
+    expected = np.mod(7.0 * central["unit"].to_numpy(), 360.0)
+    assert np.allclose(invariance.signed_deviation(central["pd_deg"], expected), 0.0, atol=1.0)
+    heights = invariance.height_deviations(pd.concat(tables, ignore_index=True), 3)
+    layer0 = heights[(heights["layer"] == "spindles") & ~heights["central"]]
+    assert np.allclose(layer0["mean_deviation_deg"], 40.0, atol=1.0) and (layer0["n_units"] == 50).all()
+
+
+def test_the_spindle_input_is_shown_but_not_tested_nor_counted_in_bonferroni():
+    trained_shift, untrained_shift = [10.0, 14.0, 12.0], [40.0, 70.0, 50.0]
+    frames = []
+    for seed in range(3):
+        for instance, trained, shift in ((f"seed{seed}", True, trained_shift[seed]),
+                                         (f"untrained{seed}", False, untrained_shift[seed])):
+            frames.append(_units(instance, trained, seed, {0: 0.0, 15: shift}))
+            # the input turns by the same 30 deg whatever the network
+            frames.append(_units(instance, trained, seed, {0: 0.0, 15: 30.0}).assign(layer="spindles",
+                                                                                    layer_index=0))
+    tables = invariance.summarize(pd.concat(frames, ignore_index=True), min_units=3)
+    comparison = tables["comparison"].set_index("layer")
+    layer0 = comparison.loc["spindles"]
+    assert layer0["layer_index"] == 0 and layer0["test"] == "" and "spindle input" in layer0["note"]
+    assert np.isnan(layer0["p_value"]) and np.isnan(layer0["p_bonferroni"])
+    assert layer0["trained_mean_deg"] == pytest.approx(30.0) and layer0["untrained_mean_deg"] == pytest.approx(30.0)
+    row = comparison.loc["spatial1"]
+    expected = scipy.stats.ttest_rel(trained_shift, untrained_shift)
+    # one network layer: no Bonferroni factor from the input
+    assert row["n_layers_tested"] == 1 and row["p_bonferroni"] == pytest.approx(expected.pvalue)
+
+
+def test_a_plane_store_without_spindles_is_refused_naming_the_fix(tmp_path):
+    planes, _, direction = _plane_store(tmp_path)
+    data = open_zarr(planes).load().drop_vars("spindles")
+    write_zarr(data, tmp_path / "nospindles.zarr")
+    activation = np.cos(direction)[:, None, None, :].astype(np.float32)
+    write_tree(activation_tree({"spatial1": activation}, {"spatial1": (1, 0.0)}, np.arange(160), {}),
+               tmp_path / "acts.zarr")
+    identity = {"task": "recognition", "architecture": "net", "instance": "seed0", "trained": True, "seed": 0}
+    with pytest.raises(ValueError, match="nospindles.zarr: no 'spindles'.*analysis.input_layer"):
+        fit_planes(str(tmp_path / "acts.zarr"), str(tmp_path / "nospindles.zarr"), FIT, SETTINGS, 0, identity)
+    units = fit_planes(str(tmp_path / "acts.zarr"), str(tmp_path / "nospindles.zarr"), {**FIT, "input_layer": False},
+                       SETTINGS, 0, identity)
+    assert set(units["layer_index"]) == {1}
 
 
 def test_plane_sets_are_gathered_in_order_with_their_heights(tmp_path):

@@ -315,12 +315,14 @@ def test_many_networks_focus_on_the_best_of_each_family():
 
 def _plane_units(rng) -> pd.DataFrame:
     """Per-plane direction fits of st_2x2 (3 trained, 3 untrained seeds): PDs turn ~10 deg (trained)
-    or ~60 deg (untrained) between the central and the other plane."""
+    or ~60 deg (untrained) between the central and the other plane; the spindle input (layer 0)
+    turns by 30 deg in every instance."""
     rows = []
     for trained, turn in ((True, 10.0), (False, 60.0)):
         for seed in range(3):
             shift = turn + rng.normal(0, 3)
-            for index, layer in enumerate(ARCHS["st_2x2"]):
+            for index, layer in enumerate(["spindles", *ARCHS["st_2x2"]]):
+                turned = 30.0 if layer == "spindles" else shift
                 for height in (0.0, 15.0):
                     for unit in range(5):
                         rows.append({"task": "recognition", "architecture": "st_2x2",
@@ -328,7 +330,7 @@ def _plane_units(rng) -> pd.DataFrame:
                                      "seed": seed, "layer": layer, "layer_index": index, "unit": unit,
                                      "orientation": "horizontal", "height_cm": height, "central": height == 0.0,
                                      "r2_test": 0.5, "tuned": True, "constant": False,
-                                     "pd_deg": (70.0 * unit + (shift if height else 0.0)) % 360,
+                                     "pd_deg": (70.0 * unit + (turned if height else 0.0)) % 360,
                                      "n_train_rows": 10, "n_test_rows": 3})
     return pd.DataFrame(rows)
 
@@ -346,12 +348,16 @@ def test_parallel_plane_invariance_gets_its_figure_table_and_study_row(tmp_path)
     assert (tmp_path / "fig" / "invariance_heights.png").exists()
     assert "Parallel planes at several heights" in page.text["h3"]
     assert any(c.startswith("paired t: t = ") for c in page.text["td"])
+    # the spindle input is layer 0 of the table, listed as the untested reference
+    assert "L0 spindles" in page.text["td"]
+    assert any(c.startswith("spindle input: the same for trained and untrained") for c in page.text["td"])
     study = pd.read_csv(tmp_path / "study_comparison.csv")
     assert list(study.columns) == ["result", "study_value", "study_source", "study_note", "ours_value",
                                    "ours_statistic", "ours_n", "note"]
     row = study[study["result"].str.startswith("mean |deviation| of preferred directions")].iloc[0]
     assert row["ours_value"].startswith("horizontal: trained ")
     assert "paired t per layer, Bonferroni p = " in row["ours_statistic"]
+    assert row["ours_value"].startswith("horizontal: trained 30.00 → ") and "L0 spindle input" in row["note"]
     assert row["ours_n"] == "3 trained, 3 untrained instances"
     # every study value comes from deepdraw.study, with its source
     assert study["study_source"].notna().all() and (study["study_source"].str.len() > 10).all()

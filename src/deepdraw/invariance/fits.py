@@ -7,6 +7,12 @@ direction model, :func:`deepdraw.tuning.design_matrix`), fitted on 80% of the pl
 and scored by R^2 on the rest (split by sample). The preferred direction is the angle of
 ``(a, b)``. Only time steps inside the movement with a speed above ``min_speed`` enter, as in
 the tuning analysis. All units of a layer are fitted at once (:func:`deepdraw.tuning.fit_units`).
+
+As in the tuning analysis, the spindle input of the same samples (read from the plane store)
+is fitted as layer 0 when ``analysis.input_layer`` is set: its 25 muscles x 2 channels are
+the reference the network layers are compared with. ``layer_index`` is the figures' layer
+axis (:func:`deepdraw.activations.layer_indices`): 0 for the spindles, k for the k-th hidden
+layer.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from deepdraw.activations import read_layers
+from deepdraw.activations import INPUT_LAYER, layer_indices, read_layers
 from deepdraw.invariance.planes import ORIENTATIONS
 from deepdraw.io import open_zarr, rng_for
 from deepdraw.kinematics import load_kinematics, sample_at
@@ -100,25 +106,34 @@ def fit_planes(activations_path: str, planes_path: str, settings: dict, invarian
     activations_path : activations of the network on the plane store (deepdraw.activations)
     planes_path : the gathered plane sets (``height`` and ``plane`` per sample)
     settings : the config's ``analysis`` section (``r2_threshold``, ``train_fraction``,
-        ``min_speed``, ``max_rows``)
+        ``min_speed``, ``max_rows``, ``input_layer``: fit the spindle input as layer 0)
     invariance : ``analysis.invariance`` (``central`` height per orientation)
     identity : task, architecture, instance, trained, seed: added to every row
 
     Returns
     -------
-    One row per layer, unit and plane (columns :data:`UNIT_COLUMNS` after the identity).
+    One row per layer, unit and plane (columns :data:`UNIT_COLUMNS` after the identity);
+    ``layer_index`` 0 is the spindle input (same values for every instance: it does not depend
+    on the network), 1, 2, ... the hidden layers.
     """
-    layers, groups, root = read_layers(activations_path)
     planes = open_zarr(planes_path)
     if "height" not in planes:
         raise ValueError(f"{planes_path}: no 'height' variable; it must be the store of the invariance_planes "
                          "rule (python -m deepdraw.invariance gather)")
+    include_input = bool(settings["input_layer"])
+    if include_input and "spindles" not in planes:
+        raise ValueError(f"{planes_path}: no 'spindles' (sample, muscle, time, channel) variable to fit as layer "
+                         f"{INPUT_LAYER!r}; remake the plane store (rules invariance_set, invariance_planes) or set "
+                         "analysis.input_layer to false")
+    # the activations store names its samples by their rows in the plane store it was read out on
+    layers, groups, root = read_layers(activations_path, planes if include_input else None)
+    indices = layer_indices(layers)
     rows_in_store = root["sample_index"].values
     kin = load_kinematics(planes, rows_in_store)
     plane = planes["plane"].values[rows_in_store].astype(int)
     height = planes["height"].values[rows_in_store].astype(float)
     frames = []
-    for index, name in enumerate(layers):
+    for name in layers:
         group = groups[name]
         activation = group["activation"].values
         for code, orientation in enumerate(ORIENTATIONS):
@@ -130,7 +145,7 @@ def fit_planes(activations_path: str, planes_path: str, settings: dict, invarian
                                          settings["min_speed"], settings["max_rows"], rng)
                 frame = fit_plane(Y, rows, settings["train_fraction"], settings["r2_threshold"], rng)
                 frame.insert(0, "layer", name)
-                frame.insert(1, "layer_index", index)
+                frame.insert(1, "layer_index", indices[name])
                 frame.insert(3, "orientation", orientation)
                 frame.insert(4, "height_cm", float(h))
                 frame.insert(5, "central", bool(np.isclose(h, central)))

@@ -10,6 +10,11 @@ study), per layer by the mean over the non-central heights, and trained networks
 with their untrained controls by a paired t-test over the instances, Bonferroni-corrected over
 the network's layers. Smaller deviations mean preferred directions that stay put across the
 workspace (invariance).
+
+The spindle input (layer 0, ``spindles``) is the same for a trained network and its untrained
+control: its deviations are listed and drawn as the reference the network layers start from,
+but it is not tested and does not count in the Bonferroni correction (as in
+:func:`deepdraw.tuning.statistics.compare_groups`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from deepdraw.activations import INPUT_LAYER
 from deepdraw.stats import bonferroni, compare_groups
 
 IDENTITY = ["task", "architecture", "instance", "trained", "seed"]
@@ -79,25 +85,37 @@ def compare_trained_untrained(layers: pd.DataFrame) -> pd.DataFrame:
     """Trained vs untrained mean |deviation| per network, orientation and layer.
 
     Paired t-test over the seeds (:func:`deepdraw.stats.compare_groups`), Bonferroni over the
-    layers of the network. Returns one row per (task, architecture, orientation, layer).
+    network's layers. The spindle input (:data:`~deepdraw.activations.INPUT_LAYER`) is the
+    same for trained and untrained networks: its row has the means but no test (a note says
+    why), and it is not counted in ``n_layers_tested``. Returns one row per (task,
+    architecture, orientation, layer).
     """
     records = []
     for (task, arch, orientation), group in layers.groupby(["task", "architecture", "orientation"]):
-        n_layers = group["layer"].nunique()
+        n_layers = group.loc[group["layer"] != INPUT_LAYER, "layer"].nunique()
         for (layer, index), sub in group.groupby(["layer", "layer_index"]):
             trained = sub[sub["trained"]].set_index("seed")["mean_abs_deviation_deg"]
             control = sub[~sub["trained"]].set_index("seed")["mean_abs_deviation_deg"]
-            test = compare_groups(trained, control)
+            if layer == INPUT_LAYER:
+                test = {"test": "", "statistic": np.nan, "p_value": np.nan,
+                        "n_pairs": int(len(trained.dropna().index.intersection(control.dropna().index))),
+                        "note": "spindle input: the same for trained and untrained networks (reference, not tested)"}
+            else:
+                test = compare_groups(trained, control)
             records.append({"task": task, "architecture": arch, "orientation": orientation, "layer": layer,
                              "layer_index": index, "trained_mean_deg": trained.mean(),
                              "trained_sd_deg": trained.std(), "untrained_mean_deg": control.mean(),
                              "untrained_sd_deg": control.std(), "n_trained": int(trained.notna().sum()),
                              "n_untrained": int(control.notna().sum()), **test,
-                             "p_bonferroni": bonferroni(test["p_value"], n_layers), "n_layers_tested": n_layers})
+                             "p_bonferroni": bonferroni(test["p_value"], n_layers),
+                             "n_layers_tested": n_layers})
     columns = ["task", "architecture", "orientation", "layer", "layer_index", "trained_mean_deg",
                "trained_sd_deg", "untrained_mean_deg", "untrained_sd_deg", "n_trained", "n_untrained",
                "test", "statistic", "p_value", "n_pairs", "note", "p_bonferroni", "n_layers_tested"]
-    return pd.DataFrame(records, columns=columns)
+    frame = pd.DataFrame(records, columns=columns)
+    # depth order (spindle input first), not the layers' names
+    return frame.sort_values(["task", "architecture", "orientation", "layer_index"], kind="stable",
+                             ignore_index=True)
 
 
 def summarize(units: pd.DataFrame, min_units: int = 3) -> dict[str, pd.DataFrame]:
@@ -112,9 +130,10 @@ def plot_deviation_curves(heights: pd.DataFrame, comparison: pd.DataFrame, path,
     """Mean |deviation| against plane height, one panel per layer; rows: network x orientation.
 
     Thin lines: instances; thick: mean over instances (trained blue, untrained grey, dashed).
-    The central plane is marked; a panel title gives the layer's paired test.
-    ``labels``: readable name per (task, architecture); ``networks``: the (task, architecture)
-    pairs to draw (default all).
+    The spindle input (layer 0, the same for every instance) is one black curve, the reference
+    of the network layers. The central plane is marked; a panel title gives the layer's paired
+    test. ``labels``: readable name per (task, architecture); ``networks``: the (task,
+    architecture) pairs to draw (default all).
     """
     import matplotlib
 
@@ -122,6 +141,7 @@ def plot_deviation_curves(heights: pd.DataFrame, comparison: pd.DataFrame, path,
     import matplotlib.pyplot as plt
 
     from deepdraw.io import atomic_path
+    from deepdraw.report.labels import layer_label
 
     labels = labels or {}
     pairs = sorted(set(zip(heights["task"], heights["architecture"])))
@@ -134,7 +154,9 @@ def plot_deviation_curves(heights: pd.DataFrame, comparison: pd.DataFrame, path,
         ax.set_axis_off()
         ax.text(0.5, 0.5, "No plane sets were analysed.", ha="center", va="center")
     else:
-        n_cols = int(heights["layer_index"].max()) + 1
+        # one column per layer depth present (0 = spindle input, when analysed)
+        columns = sorted(int(i) for i in heights["layer_index"].unique())
+        n_cols = len(columns)
         fig, axes = plt.subplots(len(rows), n_cols, figsize=(2.6 * n_cols + 0.6, 2.7 * len(rows)),
                                  squeeze=False, sharey=True)
         styles = {True: ("tab:blue", "-", "trained"), False: ("tab:gray", "--", "untrained")}
@@ -144,20 +166,28 @@ def plot_deviation_curves(heights: pd.DataFrame, comparison: pd.DataFrame, path,
             axis_name = "z" if orientation == "horizontal" else "x"
             low, high = float(sub["height_cm"].min()), float(sub["height_cm"].max())
             pad = max(1.0, 0.05 * (high - low))
-            for index in range(n_cols):
-                ax = axes[r, index]
+            legends = set()
+            for col, index in enumerate(columns):
+                ax = axes[r, col]
                 layer = sub[sub["layer_index"] == index]
                 if layer.empty:
                     ax.set_axis_off()
                     continue
-                for trained, (color, ls, label) in styles.items():
-                    kind = layer[layer["trained"] == trained]
-                    for _, inst in kind.groupby("instance"):
-                        ax.plot(inst["height_cm"], inst["mean_abs_deviation_deg"], color=color, ls=ls,
-                                lw=0.6, alpha=0.35)
-                    mean = kind.groupby("height_cm")["mean_abs_deviation_deg"].mean()
-                    if len(mean):
-                        ax.plot(mean.index, mean.values, color=color, ls=ls, lw=2, marker="o", ms=3, label=label)
+                name = str(layer["layer"].iloc[0])
+                if name == INPUT_LAYER:
+                    # identical for every instance: one curve, not a trained/untrained pair
+                    mean = layer.groupby("height_cm")["mean_abs_deviation_deg"].mean()
+                    ax.plot(mean.index, mean.values, color="k", lw=2, marker="o", ms=3, label="spindle input")
+                else:
+                    for trained, (color, ls, label) in styles.items():
+                        kind = layer[layer["trained"] == trained]
+                        for _, inst in kind.groupby("instance"):
+                            ax.plot(inst["height_cm"], inst["mean_abs_deviation_deg"], color=color, ls=ls,
+                                    lw=0.6, alpha=0.35)
+                        mean = kind.groupby("height_cm")["mean_abs_deviation_deg"].mean()
+                        if len(mean):
+                            ax.plot(mean.index, mean.values, color=color, ls=ls, lw=2, marker="o", ms=3,
+                                    label=label)
                 if not layer.loc[~layer["central"], "mean_abs_deviation_deg"].notna().any():
                     ax.text(0.5, 0.5, "too few units tuned\non both planes", ha="center", va="center",
                             fontsize=7, color="0.4", transform=ax.transAxes)
@@ -166,8 +196,10 @@ def plot_deviation_curves(heights: pd.DataFrame, comparison: pd.DataFrame, path,
                     ax.axvline(float(central.iloc[0]), color="k", lw=0.6, ls=":")
                 test = comparison[(comparison["task"] == task) & (comparison["architecture"] == arch)
                                   & (comparison["orientation"] == orientation) & (comparison["layer_index"] == index)]
-                title = f"L{index + 1} {layer['layer'].iloc[0].rstrip('0123456789')}"
-                if len(test) and np.isfinite(test["p_bonferroni"].iloc[0]):
+                title = layer_label(name, index)
+                if name == INPUT_LAYER:
+                    title += "\nreference (not tested)"
+                elif len(test) and np.isfinite(test["p_bonferroni"].iloc[0]):
                     title += f"\np = {test['p_bonferroni'].iloc[0]:.2g} (paired t, Bonferroni)"
                 elif len(test):
                     title += "\nno test"
@@ -175,10 +207,13 @@ def plot_deviation_curves(heights: pd.DataFrame, comparison: pd.DataFrame, path,
                 ax.set(xlim=(low - pad, high + pad), ylim=(0, 180))
                 ax.set_xlabel(f"{orientation} plane at {axis_name} (cm)", fontsize=7)
                 ax.tick_params(labelsize=6)
+                kind = "input" if name == INPUT_LAYER else "network"
+                if kind not in legends:  # one legend per kind of panel and row
+                    legends.add(kind)
+                    ax.legend(fontsize=6, loc="upper left")
             axes[r, 0].set_ylabel("mean |ΔPD| (deg)", fontsize=7)
             axes[r, 0].annotate(f"{labels.get((task, arch), arch)}: {orientation} planes", xy=(0, 1.32),
                                 xycoords="axes fraction", fontsize=8, fontweight="bold", ha="left")
-            axes[r, 0].legend(fontsize=6, loc="upper left")
         # fixed spacing: the row titles sit above the axes, where tight_layout cannot see them
         fig.subplots_adjust(hspace=0.95, wspace=0.12)
     with atomic_path(path) as tmp:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from deepdraw.activations import INPUT_LAYER
 from deepdraw.invariance.summary import layer_deviations
 from deepdraw.report.labels import FAMILY_LABELS, MIN_UNITS, N_CLASSES, task_label
 from deepdraw.study import result
@@ -186,7 +187,9 @@ def _invariance_row(heights: pd.DataFrame | None, inv_comparison: pd.DataFrame |
     n = _instances(first)
     planes = {o: sorted(heights.loc[heights["orientation"] == o, "height_cm"].unique())
               for o in heights["orientation"].unique()}
-    note = ("mean |ΔPD| (deg) from the central plane, per layer (first → last), mean over non-central "
+    order = ("L0 spindle input (the same for trained and untrained, not tested), then first → last hidden layer"
+             if (layers["layer"] == INPUT_LAYER).any() else "first → last hidden layer")
+    note = (f"mean |ΔPD| (deg) from the central plane, per layer ({order}), mean over non-central "
             "heights and instances; planes: " + "; ".join(f"{o} {', '.join(f'{h:g}' for h in hs)} cm"
                                                             for o, hs in sorted(planes.items())))
     if layers["mean_abs_deviation_deg"].isna().all():

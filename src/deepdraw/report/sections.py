@@ -35,9 +35,11 @@ CAPTIONS = {
                           "(horizontal planes at heights z, vertical planes at depths x, cm); per layer and plane "
                           "the mean |deviation| (deg) of the tuned units' preferred directions from their "
                           "directions on the central plane (dotted line), for units tuned on both. Thin lines: "
-                          "instances; thick: their mean (trained blue, untrained grey dashed). Panel titles: paired "
-                          "t-test of the mean over heights, trained vs untrained, Bonferroni over layers. Fewer "
-                          "than the configured minimum of such units leaves a gap.",
+                          "instances; thick: their mean (trained blue, untrained grey dashed). L0: the spindle "
+                          "input (black), the same for trained and untrained networks, the reference of the "
+                          "network layers (not tested). Panel titles: paired t-test of the mean over heights, "
+                          "trained vs untrained, Bonferroni over the network's layers. Fewer than the configured "
+                          "minimum of such units leaves a gap.",
     "cka": "Linear CKA (0 = unrelated, 1 = identical up to rotation and scale) between the layers of a "
            "trained network and of another trained seed or an untrained control, and of every layer with "
            "the spindle input, the hand position and velocity and the character label (right; trained "
@@ -211,7 +213,8 @@ def build_sections(*, settings: dict, figures: dict[str, Path], fractions, compa
                 invariance_heights_table(invariance_comparison, arch_labels),
                 "Mean |deviation| of the preferred directions from the central plane per layer (mean over the "
                 "non-central heights and the instances), trained against untrained: paired t-test over the "
-                "instances, Bonferroni-corrected over layers."))
+                "instances, Bonferroni-corrected over the network's layers. L0, the spindle input, is the same "
+                "for both and is listed as the reference without a test."))
     else:
         invariance_section.parts.append(Part(notes=["The parallel-plane analysis was not given to the report "
                                                     "(rule invariance_summary)."]))
