@@ -7,7 +7,8 @@ run's tables. Columns of ``study_comparison.csv``:
 result         the headline result, in words
 study_value    the study's number (with its spread), "–" when only plotted
 study_source   where the study prints it
-study_note     the model variant and the study's conclusion
+study_note     the model variant and the study's conclusion (for a result the study only plots,
+               where its number was looked for)
 ours_value     this run's number(s) (per layer: first → last layer)
 ours_statistic this run's test, where the study tests (test, statistic, p)
 ours_n         instances / networks / pairs behind our number
@@ -33,6 +34,8 @@ SCALE_NOTE = "the study trained on about 10^6 samples split by sample; this run'
 def _row(key: str, ours_value: str, ours_statistic: str = "", ours_n: str = "", note: str = "") -> dict:
     study = result(key)
     study_note = f"{study.variant}: {study.finding}" + (f" ({study.spread})" if study.spread else "")
+    if study.unstated:  # why the study's cell is empty, and where its plot is
+        study_note += f"; {study.unstated}"
     return {"result": study.result, "study_value": study.formatted(), "study_source": study.source,
             "study_note": study_note, "ours_value": ours_value, "ours_statistic": ours_statistic,
             "ours_n": ours_n, "note": note}
