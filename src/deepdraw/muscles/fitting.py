@@ -88,8 +88,8 @@ def continue_linearly(values: np.ndarray, known: np.ndarray, target: np.ndarray,
     """Continue a 3-D table into ``target`` nodes by linear extrapolation from ``known`` ones.
 
     Each round fills the target nodes next to known ones with the mean, over the axis
-    directions that have them, of ``2 v1 - v2`` (known neighbours at 1 and 2 steps) or ``v1``
-    (only the first known). ``rounds`` layers are filled: enough for the 4 x 4 x 4 stencils of
+    directions that have two known neighbours (at 1 and 2 steps), of ``2 v1 - v2``; only a
+    round in which no node has such a direction fills with the mean of the known neighbours. ``rounds`` layers are filled: enough for the 4 x 4 x 4 stencils of
     postures on the known side of the boundary.
 
     Parameters
@@ -111,18 +111,23 @@ def continue_linearly(values: np.ndarray, known: np.ndarray, target: np.ndarray,
         return out
 
     for _ in range(rounds):
-        total, count = np.zeros_like(values), np.zeros(values.shape)
+        # [linear, constant] sums and counts over the axis directions
+        total, count = np.zeros((2,) + values.shape), np.zeros((2,) + values.shape)
         for axis in range(3):
             for direction in (1, -1):
-                near_known = shifted(known, axis, direction, False)
-                far_known = shifted(known, axis, 2 * direction, False)
+                near_known = shifted(known, axis, direction, False) & ~known
+                far_known = shifted(known, axis, 2 * direction, False) & near_known
                 near, far = shifted(values, axis, direction, np.nan), shifted(values, axis, 2 * direction, np.nan)
-                estimate = np.where(far_known, 2 * near - far, near)
-                use = near_known & ~known
-                total[use] += estimate[use]
-                count[use] += 1
-        fill = target & ~known & (count > 0)
-        values[fill] = total[fill] / count[fill]
+                total[0][far_known] += (2 * near - far)[far_known]
+                count[0][far_known] += 1
+                total[1][near_known] += near[near_known]
+                count[1][near_known] += 1
+        fill = target & ~known & (count[0] > 0)
+        estimate = total[0] / np.maximum(count[0], 1)
+        if not fill.any():  # no node can be extrapolated linearly: take the nearest values
+            fill = target & ~known & (count[1] > 0)
+            estimate = total[1] / np.maximum(count[1], 1)
+        values[fill] = estimate[fill]
         known |= fill
     return values
 
