@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.io
 import xarray as xr
 
 from deepdraw import __version__, cliutil
@@ -132,6 +131,8 @@ def read_characters(path: str | Path) -> CharacterSet:
 
 def _read_mat(path: Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, str]:
     """Parse either MATLAB layout; see :func:`read_characters`."""
+    import scipy.io  # only the .mat reader needs it; the shard jobs import this module too
+
     try:
         mat = scipy.io.loadmat(path)
     except Exception as exc:  # scipy raises many types (ValueError, zlib.error, ...) on bad bytes
