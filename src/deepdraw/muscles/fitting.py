@@ -89,8 +89,9 @@ def continue_linearly(values: np.ndarray, known: np.ndarray, target: np.ndarray,
 
     Each round fills the target nodes next to known ones with the mean, over the axis
     directions that have two known neighbours (at 1 and 2 steps), of ``2 v1 - v2``; only a
-    round in which no node has such a direction fills with the mean of the known neighbours. ``rounds`` layers are filled: enough for the 4 x 4 x 4 stencils of
-    postures on the known side of the boundary.
+    round in which no node has such a direction fills with the mean of the known neighbours.
+    ``rounds`` layers are filled: enough for the 4 x 4 x 4 stencils of postures on the known
+    side of the boundary.
 
     Parameters
     ----------
@@ -145,7 +146,7 @@ def _switch_tables(model_path, at_nodes: np.ndarray, wrapped: np.ndarray, switch
     depth = opensim_point_depths(at_nodes, model_path, probes, processes)
     extra = np.empty((len(at_nodes), 2 * len(switches)))
     continued = np.array(wrapped, dtype=float)
-    n_inside = 0
+    n_continued = 0
     original = Path(model_path).read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory() as folder:
         for j, switch in enumerate(switches):
@@ -167,8 +168,8 @@ def _switch_tables(model_path, at_nodes: np.ndarray, wrapped: np.ndarray, switch
             # nodes deeper inside than the stencils reach keep OpenSim's (unwrapped) value
             reached = inside & np.isfinite(excess)
             continued[reached, j] = unwrapped[reached] + excess[reached]
-            n_inside += int(reached.sum())
-    return extra, continued, n_inside
+            n_continued += int(reached.sum())
+    return extra, continued, n_continued
 
 
 def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
@@ -213,14 +214,14 @@ def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
     values = np.full(grid.values.shape[:3] + (len(shoulder_names) + 2 * len(switches),), np.nan)
     flat = values.reshape(-1, values.shape[3])
     flat[near, :len(shoulder_names)] = mtu_nodes[:, CROSSES_SHOULDER]
-    n_inside = 0
+    n_continued = 0
     if switches:
         columns = [shoulder_names.index(w["muscle"]) for w in switches]
-        extra, continued, n_inside = _switch_tables(model_path, at_nodes, mtu_nodes[:, [
+        extra, continued, n_continued = _switch_tables(model_path, at_nodes, mtu_nodes[:, [
             MUSCLE_NAMES.index(w["muscle"]) for w in switches]], switches, values.shape[:3], near, processes)
         flat[np.ix_(near, columns)] = continued
         flat[near, len(shoulder_names):] = extra
-        log.info("%d node values inside wrap objects continued from the wrapped branch", n_inside)
+        log.info("%d node values inside wrap objects continued from the wrapped branch", n_continued)
     raw_node_mtu = mtu_nodes[:, CROSSES_SHOULDER]  # OpenSim's own values pick the fibre postures
     grid = CubicGrid(grid.start, grid.step, values)
     grid.values[...], n_filled = fill_failed_nodes(grid.values)
@@ -288,7 +289,7 @@ def build_surrogate(model_path, postures: np.ndarray, *, step_deg: float = 4.0,
                       "reach_deg": reach_deg, "elbow_step_deg": elbow_step_deg,
                       "reference_elbow_deg": reference_elbow,
                       "n_grid_nodes": int(near.sum()), "n_filled_node_values": n_filled,
-                      "switches": switches, "n_switch_nodes_continued": n_inside,
+                      "switches": switches, "n_switch_nodes_continued": n_continued,
                       "n_fiber_postures": int(len(fiber_q)),
                       "n_visited_postures": int(len(postures)), "seed": seed}
     return surrogate

@@ -80,7 +80,6 @@ class OpenSimArm:
         out[~np.isfinite(out) | (out <= 0)] = np.nan
         return {"fiber": out[:, 0], "mtu": out[:, 1], "both": out}[kind]
 
-
     def point_depths(self, q_deg: np.ndarray, probes) -> np.ndarray:
         """How far path points are outside wrap objects, (n, len(probes)).
 
